@@ -1,0 +1,3 @@
+//! Doris and StarRocks sinks for cdcflow, over one shared Stream Load client.
+
+pub mod config;
