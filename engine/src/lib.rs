@@ -9,10 +9,13 @@
 //! This crate knows no concrete connector and has no MySQL, HTTP or DataFusion dependency.
 
 pub mod change;
+pub mod checkpoint;
 pub mod component;
 pub mod config;
 pub mod error;
+pub mod pipeline;
 pub mod schema;
+pub mod schema_change;
 
 pub use change::{ChangeBatch, ChangeEvent, Op, SchemaChange, SourceOffset};
 pub use error::{Classify, EngineError, ErrorDomain, Result, RetryHint};
