@@ -62,6 +62,9 @@ pub enum EngineError {
         /// Underlying I/O or encoding error.
         source: std::io::Error,
     },
+    /// A schema change the pipeline's `schema.change.behavior` does not allow.
+    #[error("{0}")]
+    SchemaChangeRejected(String),
     /// A bug: an invariant did not hold.
     #[error("internal error: {0}")]
     Internal(String),
@@ -87,7 +90,7 @@ impl EngineError {
 impl Classify for EngineError {
     fn domain(&self) -> ErrorDomain {
         match self {
-            EngineError::Config(_) => ErrorDomain::User,
+            EngineError::Config(_) | EngineError::SchemaChangeRejected(_) => ErrorDomain::User,
             EngineError::Connector { domain, .. } => *domain,
             EngineError::Checkpoint { .. } => ErrorDomain::External,
             EngineError::Internal(_) | EngineError::Arrow(_) => ErrorDomain::Internal,

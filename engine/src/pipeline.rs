@@ -228,7 +228,7 @@ async fn handle_event(
             ChangeEvent::SchemaChange { table, change, schema, .. } => {
                 match opts.schema_policy.judge(&change, &schema) {
                     Verdict::Skip => debug!(table = %table, change = change.tag(), "Schema change skipped by policy."),
-                    Verdict::Fail(msg) => return Err(EngineError::Internal(msg)),
+                    Verdict::Fail(msg) => return Err(EngineError::SchemaChangeRejected(msg)),
                     Verdict::Apply(changes) => {
                         sink.flush().await?;
                         for c in changes {
@@ -275,4 +275,197 @@ async fn checkpoint(sink: &mut dyn Sink, opts: &RunOptions, state: &mut LoopStat
     state.offset_since_checkpoint = false;
     debug!(checkpoint = id, "Checkpoint complete.");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use arrow::array::{ArrayRef, Int8Array, Int32Array, Int64Array, RecordBatch};
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::change::{ChangeBatch, SchemaChange};
+    use crate::component::PassThrough;
+    use crate::config::SchemaChangeBehavior;
+    use crate::schema::{CdcType, ColumnDef, TableSchema, TableSchemaRef};
+
+    fn schema() -> TableSchemaRef {
+        Arc::new(TableSchema::new(
+            TableId::new("db", "t"),
+            vec![ColumnDef {
+                name: "id".into(),
+                data_type: CdcType::Int,
+                nullable: false,
+                default: None,
+                comment: None,
+                source_type: "int".into(),
+            }],
+            vec!["id".into()],
+            None,
+            1,
+        ))
+    }
+
+    fn batch(s: &TableSchemaRef, seq: u64, ids: &[i32]) -> ChangeEvent {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(Int32Array::from(ids.to_vec())),
+            Arc::new(Int8Array::from(vec![0i8; ids.len()])),
+            Arc::new(Int64Array::from(vec![0i64; ids.len()])),
+        ];
+        ChangeEvent::Data(ChangeBatch {
+            table: s.clone(),
+            data: RecordBatch::try_new(s.arrow.clone(), cols).unwrap(),
+            seq,
+            offset: Some(SourceOffset::new(serde_json::json!({ "seq": seq }))),
+        })
+    }
+
+    struct VecSource(std::vec::IntoIter<Result<ChangeEvent>>, bool);
+
+    #[async_trait]
+    impl Source for VecSource {
+        async fn next_event(&mut self) -> Result<Option<ChangeEvent>> {
+            match self.0.next() {
+                Some(r) => r.map(Some),
+                None if self.1 => std::future::pending().await,
+                None => Ok(None),
+            }
+        }
+    }
+
+    #[derive(Default, Clone)]
+    struct Collected {
+        rows: Vec<i32>,
+        created: usize,
+        flushes: usize,
+        changes: Vec<SchemaChange>,
+    }
+
+    struct CollectSink(Arc<Mutex<Collected>>);
+
+    #[async_trait]
+    impl Sink for CollectSink {
+        async fn create_table(&mut self, _s: &TableSchemaRef) -> Result<()> {
+            self.0.lock().unwrap().created += 1;
+            Ok(())
+        }
+        async fn apply_schema_change(&mut self, _t: &TableId, c: &SchemaChange, _s: &TableSchemaRef) -> Result<()> {
+            self.0.lock().unwrap().changes.push(c.clone());
+            Ok(())
+        }
+        async fn write(&mut self, b: ChangeBatch) -> Result<()> {
+            let ids = b.data.column(0).as_any().downcast_ref::<Int32Array>().unwrap();
+            self.0.lock().unwrap().rows.extend(ids.values().iter().copied());
+            Ok(())
+        }
+        async fn flush(&mut self) -> Result<()> {
+            self.0.lock().unwrap().flushes += 1;
+            Ok(())
+        }
+    }
+
+    fn opts(dir: &std::path::Path, behavior: SchemaChangeBehavior) -> RunOptions {
+        RunOptions {
+            name: "t".into(),
+            checkpoint_interval: Duration::from_secs(3600),
+            store: Some(CheckpointStore::new(dir)),
+            last_checkpoint_id: 0,
+            channel_capacity: 2,
+            schema_policy: SchemaChangePolicy::new(behavior, None, None),
+            progress_interval: Duration::from_secs(3600),
+        }
+    }
+
+    #[tokio::test]
+    async fn bounded_run_delivers_everything_and_checkpoints_the_last_offset() {
+        let s = schema();
+        let events = vec![Ok(ChangeEvent::CreateTable(s.clone())), Ok(batch(&s, 1, &[1, 2])), Ok(batch(&s, 2, &[3]))];
+        let got = Arc::new(Mutex::new(Collected::default()));
+        let dir = tempfile::tempdir().unwrap();
+        let summary = run(
+            Box::new(VecSource(events.into_iter(), false)),
+            Box::new(PassThrough),
+            Box::new(CollectSink(got.clone())),
+            opts(dir.path(), SchemaChangeBehavior::Lenient),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(summary.end, EndReason::SourceFinished);
+        assert_eq!(summary.rows_out, 3);
+        let g = got.lock().unwrap().clone();
+        assert_eq!(g.rows, vec![1, 2, 3]);
+        assert_eq!(g.created, 1);
+        assert!(g.flushes >= 1, "the final checkpoint flushes the sink");
+        let cp = CheckpointStore::new(dir.path()).load().unwrap().expect("a checkpoint was written");
+        assert_eq!(cp.offset, Some(SourceOffset::new(serde_json::json!({ "seq": 2 }))));
+    }
+
+    #[tokio::test]
+    async fn shutdown_flushes_and_checkpoints_what_was_handled() {
+        let s = schema();
+        let events = vec![Ok(ChangeEvent::CreateTable(s.clone())), Ok(batch(&s, 7, &[1]))];
+        let got = Arc::new(Mutex::new(Collected::default()));
+        let dir = tempfile::tempdir().unwrap();
+        let token = CancellationToken::new();
+        let t2 = token.clone();
+        let watch = got.clone();
+        tokio::spawn(async move {
+            while watch.lock().unwrap().rows.is_empty() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            t2.cancel();
+        });
+        let summary = run(
+            Box::new(VecSource(events.into_iter(), true)),
+            Box::new(PassThrough),
+            Box::new(CollectSink(got.clone())),
+            opts(dir.path(), SchemaChangeBehavior::Lenient),
+            token,
+        )
+        .await
+        .unwrap();
+        assert_eq!(summary.end, EndReason::Shutdown);
+        let cp = CheckpointStore::new(dir.path()).load().unwrap().unwrap();
+        assert_eq!(cp.offset, Some(SourceOffset::new(serde_json::json!({ "seq": 7 }))));
+    }
+
+    #[tokio::test]
+    async fn source_error_fails_the_run_without_checkpointing_past_it() {
+        let s = schema();
+        let events = vec![Ok(batch(&s, 1, &[1])), Err(EngineError::Internal("boom".into()))];
+        let dir = tempfile::tempdir().unwrap();
+        let r = run(
+            Box::new(VecSource(events.into_iter(), false)),
+            Box::new(PassThrough),
+            Box::new(CollectSink(Arc::default())),
+            opts(dir.path(), SchemaChangeBehavior::Lenient),
+            CancellationToken::new(),
+        )
+        .await;
+        assert!(matches!(r, Err(EngineError::Internal(m)) if m == "boom"));
+        assert!(CheckpointStore::new(dir.path()).load().unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn exception_mode_fails_on_schema_change() {
+        let s = schema();
+        let events = vec![Ok(ChangeEvent::SchemaChange {
+            table: s.id.clone(),
+            change: SchemaChange::TruncateTable,
+            schema: s.clone(),
+            seq: 1,
+        })];
+        let dir = tempfile::tempdir().unwrap();
+        let r = run(
+            Box::new(VecSource(events.into_iter(), false)),
+            Box::new(PassThrough),
+            Box::new(CollectSink(Arc::default())),
+            opts(dir.path(), SchemaChangeBehavior::Exception),
+            CancellationToken::new(),
+        )
+        .await;
+        assert!(matches!(r, Err(EngineError::SchemaChangeRejected(_))), "EXCEPTION mode must fail on a schema change");
+    }
 }
