@@ -56,9 +56,12 @@ impl CheckpointStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err(&path, e)),
         };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| io_err(&path, std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            io_err(
+                &path,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            )
+        })
     }
 
     /// Writes `cp` atomically (write, fsync, rename, fsync dir).
@@ -66,8 +69,12 @@ impl CheckpointStore {
         fs::create_dir_all(&self.dir).map_err(|e| io_err(&self.dir, e))?;
         let path = self.path();
         let tmp = self.dir.join("checkpoint.json.tmp");
-        let bytes = serde_json::to_vec_pretty(cp)
-            .map_err(|e| io_err(&tmp, std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        let bytes = serde_json::to_vec_pretty(cp).map_err(|e| {
+            io_err(
+                &tmp,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            )
+        })?;
         {
             let mut f = fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
             f.write_all(&bytes).map_err(|e| io_err(&tmp, e))?;
@@ -93,7 +100,10 @@ impl CheckpointStore {
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> EngineError {
-    EngineError::Checkpoint { path: path.display().to_string(), source }
+    EngineError::Checkpoint {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 #[cfg(test)]
@@ -104,10 +114,15 @@ mod tests {
     fn save_then_load_round_trips_and_replaces() {
         let dir = tempfile::tempdir().unwrap();
         let store = CheckpointStore::new(dir.path().join("cp"));
-        assert!(store.load().unwrap().is_none(), "no checkpoint before the first save");
+        assert!(
+            store.load().unwrap().is_none(),
+            "no checkpoint before the first save"
+        );
         let mut cp = Checkpoint {
             id: 1,
-            offset: Some(SourceOffset::new(serde_json::json!({"file": "mysql-bin.000001", "pos": 4}))),
+            offset: Some(SourceOffset::new(
+                serde_json::json!({"file": "mysql-bin.000001", "pos": 4}),
+            )),
             sink_state: None,
             pipeline: "p".into(),
             created_ms: 0,
@@ -115,7 +130,11 @@ mod tests {
         store.save(&cp).unwrap();
         cp.id = 2;
         store.save(&cp).unwrap();
-        assert_eq!(store.load().unwrap(), Some(cp), "the second save replaces the first");
+        assert_eq!(
+            store.load().unwrap(),
+            Some(cp),
+            "the second save replaces the first"
+        );
         store.clear().unwrap();
         assert!(store.load().unwrap().is_none());
     }

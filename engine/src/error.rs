@@ -83,7 +83,11 @@ impl EngineError {
         E: std::error::Error + Classify + Send + Sync + 'static,
     {
         let domain = err.domain();
-        EngineError::Connector { component, source: Box::new(err), domain }
+        EngineError::Connector {
+            component,
+            source: Box::new(err),
+            domain,
+        }
     }
 }
 

@@ -225,24 +225,29 @@ async fn handle_event(
     for ev in out.drain(..) {
         match ev {
             ChangeEvent::CreateTable(schema) => sink.create_table(&schema).await?,
-            ChangeEvent::SchemaChange { table, change, schema, .. } => {
-                match opts.schema_policy.judge(&change, &schema) {
-                    Verdict::Skip => debug!(table = %table, change = change.tag(), "Schema change skipped by policy."),
-                    Verdict::Fail(msg) => return Err(EngineError::SchemaChangeRejected(msg)),
-                    Verdict::Apply(changes) => {
-                        sink.flush().await?;
-                        for c in changes {
-                            if let Err(e) = sink.apply_schema_change(&table, &c, &schema).await {
-                                if opts.schema_policy.tolerates_sink_failure() {
-                                    warn!(table = %table, change = c.tag(), error = %ErrorChain(&e), "Schema change not applied; continuing (TRY_EVOLVE).");
-                                } else {
-                                    return Err(e);
-                                }
+            ChangeEvent::SchemaChange {
+                table,
+                change,
+                schema,
+                ..
+            } => match opts.schema_policy.judge(&change, &schema) {
+                Verdict::Skip => {
+                    debug!(table = %table, change = change.tag(), "Schema change skipped by policy.")
+                }
+                Verdict::Fail(msg) => return Err(EngineError::SchemaChangeRejected(msg)),
+                Verdict::Apply(changes) => {
+                    sink.flush().await?;
+                    for c in changes {
+                        if let Err(e) = sink.apply_schema_change(&table, &c, &schema).await {
+                            if opts.schema_policy.tolerates_sink_failure() {
+                                warn!(table = %table, change = c.tag(), error = %ErrorChain(&e), "Schema change not applied; continuing (TRY_EVOLVE).");
+                            } else {
+                                return Err(e);
                             }
                         }
                     }
                 }
-            }
+            },
             ChangeEvent::Data(batch) => {
                 if batch.num_rows() == 0 {
                     continue;
@@ -350,13 +355,27 @@ mod tests {
             self.0.lock().unwrap().created += 1;
             Ok(())
         }
-        async fn apply_schema_change(&mut self, _t: &TableId, c: &SchemaChange, _s: &TableSchemaRef) -> Result<()> {
+        async fn apply_schema_change(
+            &mut self,
+            _t: &TableId,
+            c: &SchemaChange,
+            _s: &TableSchemaRef,
+        ) -> Result<()> {
             self.0.lock().unwrap().changes.push(c.clone());
             Ok(())
         }
         async fn write(&mut self, b: ChangeBatch) -> Result<()> {
-            let ids = b.data.column(0).as_any().downcast_ref::<Int32Array>().unwrap();
-            self.0.lock().unwrap().rows.extend(ids.values().iter().copied());
+            let ids = b
+                .data
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int32Array>()
+                .unwrap();
+            self.0
+                .lock()
+                .unwrap()
+                .rows
+                .extend(ids.values().iter().copied());
             Ok(())
         }
         async fn flush(&mut self) -> Result<()> {
@@ -380,7 +399,11 @@ mod tests {
     #[tokio::test]
     async fn bounded_run_delivers_everything_and_checkpoints_the_last_offset() {
         let s = schema();
-        let events = vec![Ok(ChangeEvent::CreateTable(s.clone())), Ok(batch(&s, 1, &[1, 2])), Ok(batch(&s, 2, &[3]))];
+        let events = vec![
+            Ok(ChangeEvent::CreateTable(s.clone())),
+            Ok(batch(&s, 1, &[1, 2])),
+            Ok(batch(&s, 2, &[3])),
+        ];
         let got = Arc::new(Mutex::new(Collected::default()));
         let dir = tempfile::tempdir().unwrap();
         let summary = run(
@@ -398,14 +421,23 @@ mod tests {
         assert_eq!(g.rows, vec![1, 2, 3]);
         assert_eq!(g.created, 1);
         assert!(g.flushes >= 1, "the final checkpoint flushes the sink");
-        let cp = CheckpointStore::new(dir.path()).load().unwrap().expect("a checkpoint was written");
-        assert_eq!(cp.offset, Some(SourceOffset::new(serde_json::json!({ "seq": 2 }))));
+        let cp = CheckpointStore::new(dir.path())
+            .load()
+            .unwrap()
+            .expect("a checkpoint was written");
+        assert_eq!(
+            cp.offset,
+            Some(SourceOffset::new(serde_json::json!({ "seq": 2 })))
+        );
     }
 
     #[tokio::test]
     async fn shutdown_flushes_and_checkpoints_what_was_handled() {
         let s = schema();
-        let events = vec![Ok(ChangeEvent::CreateTable(s.clone())), Ok(batch(&s, 7, &[1]))];
+        let events = vec![
+            Ok(ChangeEvent::CreateTable(s.clone())),
+            Ok(batch(&s, 7, &[1])),
+        ];
         let got = Arc::new(Mutex::new(Collected::default()));
         let dir = tempfile::tempdir().unwrap();
         let token = CancellationToken::new();
@@ -428,13 +460,19 @@ mod tests {
         .unwrap();
         assert_eq!(summary.end, EndReason::Shutdown);
         let cp = CheckpointStore::new(dir.path()).load().unwrap().unwrap();
-        assert_eq!(cp.offset, Some(SourceOffset::new(serde_json::json!({ "seq": 7 }))));
+        assert_eq!(
+            cp.offset,
+            Some(SourceOffset::new(serde_json::json!({ "seq": 7 })))
+        );
     }
 
     #[tokio::test]
     async fn source_error_fails_the_run_without_checkpointing_past_it() {
         let s = schema();
-        let events = vec![Ok(batch(&s, 1, &[1])), Err(EngineError::Internal("boom".into()))];
+        let events = vec![
+            Ok(batch(&s, 1, &[1])),
+            Err(EngineError::Internal("boom".into())),
+        ];
         let dir = tempfile::tempdir().unwrap();
         let r = run(
             Box::new(VecSource(events.into_iter(), false)),
@@ -466,6 +504,9 @@ mod tests {
             CancellationToken::new(),
         )
         .await;
-        assert!(matches!(r, Err(EngineError::SchemaChangeRejected(_))), "EXCEPTION mode must fail on a schema change");
+        assert!(
+            matches!(r, Err(EngineError::SchemaChangeRejected(_))),
+            "EXCEPTION mode must fail on a schema change"
+        );
     }
 }

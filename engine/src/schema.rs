@@ -34,7 +34,11 @@ pub struct TableId {
 impl TableId {
     /// Builds a two-part id (`db.table`), the form every supported system uses.
     pub fn new(schema: impl Into<String>, table: impl Into<String>) -> Self {
-        TableId { namespace: None, schema: schema.into(), table: table.into() }
+        TableId {
+            namespace: None,
+            schema: schema.into(),
+            table: table.into(),
+        }
     }
 }
 
@@ -214,7 +218,14 @@ impl TableSchema {
         version: u64,
     ) -> Self {
         let arrow = Arc::new(change_batch_schema(&columns));
-        TableSchema { id, columns, primary_key, comment, version, arrow }
+        TableSchema {
+            id,
+            columns,
+            primary_key,
+            comment,
+            version,
+            arrow,
+        }
     }
 
     /// Index of a column by exact name.
@@ -224,7 +235,10 @@ impl TableSchema {
 
     /// Indices of the primary-key columns.
     pub fn key_indices(&self) -> Vec<usize> {
-        self.primary_key.iter().filter_map(|k| self.column_index(k)).collect()
+        self.primary_key
+            .iter()
+            .filter_map(|k| self.column_index(k))
+            .collect()
     }
 }
 
@@ -246,11 +260,19 @@ mod tests {
     #[test]
     fn decimal_above_38_digits_needs_decimal256() {
         assert_eq!(
-            CdcType::Decimal { precision: 65, scale: 30 }.arrow_type(),
+            CdcType::Decimal {
+                precision: 65,
+                scale: 30
+            }
+            .arrow_type(),
             DataType::Decimal256(65, 30)
         );
         assert_eq!(
-            CdcType::Decimal { precision: 38, scale: 2 }.arrow_type(),
+            CdcType::Decimal {
+                precision: 38,
+                scale: 2
+            }
+            .arrow_type(),
             DataType::Decimal128(38, 2)
         );
     }

@@ -34,8 +34,18 @@ pub fn expand_tag(tag: &str) -> Option<Vec<&'static str>> {
         "drop" => vec!["drop.column", "drop.table"],
         "rename" => vec!["rename.column"],
         "truncate" => vec!["truncate.table"],
-        "column" => vec!["add.column", "alter.column.type", "drop.column", "rename.column"],
-        "table" => vec!["create.table", "drop.table", "truncate.table", "alter.table.comment"],
+        "column" => vec![
+            "add.column",
+            "alter.column.type",
+            "drop.column",
+            "rename.column",
+        ],
+        "table" => vec![
+            "create.table",
+            "drop.table",
+            "truncate.table",
+            "alter.table.comment",
+        ],
         "all" => ALL_TAGS.to_vec(),
         _ => return None,
     };
@@ -70,7 +80,11 @@ impl SchemaChangePolicy {
     ) -> Self {
         let mut accepted: BTreeSet<&'static str> = match include {
             Some(list) if !list.is_empty() => {
-                let mut s: BTreeSet<_> = list.iter().filter_map(|t| expand_tag(t)).flatten().collect();
+                let mut s: BTreeSet<_> = list
+                    .iter()
+                    .filter_map(|t| expand_tag(t))
+                    .flatten()
+                    .collect();
                 s.insert("create.table");
                 s
             }
@@ -116,8 +130,15 @@ impl SchemaChangePolicy {
         } else {
             vec![change.clone()]
         };
-        let kept: Vec<_> = rewritten.into_iter().filter(|c| self.accepted.contains(c.tag())).collect();
-        if kept.is_empty() { Verdict::Skip } else { Verdict::Apply(kept) }
+        let kept: Vec<_> = rewritten
+            .into_iter()
+            .filter(|c| self.accepted.contains(c.tag()))
+            .collect();
+        if kept.is_empty() {
+            Verdict::Skip
+        } else {
+            Verdict::Apply(kept)
+        }
     }
 }
 
@@ -146,7 +167,11 @@ fn lenient(change: &SchemaChange, after: &TableSchema) -> Vec<SchemaChange> {
                     (c, ColumnPosition::Last)
                 })
                 .collect::<Vec<_>>();
-            if columns.is_empty() { Vec::new() } else { vec![SchemaChange::AddColumn { columns }] }
+            if columns.is_empty() {
+                Vec::new()
+            } else {
+                vec![SchemaChange::AddColumn { columns }]
+            }
         }
         other => vec![other.clone()],
     }
@@ -169,16 +194,44 @@ mod tests {
     }
 
     fn schema() -> TableSchema {
-        TableSchema::new(TableId::new("db", "t"), vec![col("id", false), col("b", false)], vec!["id".into()], None, 2)
+        TableSchema::new(
+            TableId::new("db", "t"),
+            vec![col("id", false), col("b", false)],
+            vec!["id".into()],
+            None,
+            2,
+        )
     }
 
     #[test]
     fn lenient_turns_rename_into_nullable_add_and_skips_drops() {
         let p = SchemaChangePolicy::new(SchemaChangeBehavior::Lenient, None, None);
-        let v = p.judge(&SchemaChange::RenameColumn { renames: vec![("a".into(), "b".into())] }, &schema());
-        assert_eq!(v, Verdict::Apply(vec![SchemaChange::AddColumn { columns: vec![(col("b", true), ColumnPosition::Last)] }]));
-        assert_eq!(p.judge(&SchemaChange::DropColumn { columns: vec!["b".into()] }, &schema()), Verdict::Skip);
-        assert_eq!(p.judge(&SchemaChange::DropTable, &schema()), Verdict::Skip, "drop.table excluded by default");
+        let v = p.judge(
+            &SchemaChange::RenameColumn {
+                renames: vec![("a".into(), "b".into())],
+            },
+            &schema(),
+        );
+        assert_eq!(
+            v,
+            Verdict::Apply(vec![SchemaChange::AddColumn {
+                columns: vec![(col("b", true), ColumnPosition::Last)]
+            }])
+        );
+        assert_eq!(
+            p.judge(
+                &SchemaChange::DropColumn {
+                    columns: vec!["b".into()]
+                },
+                &schema()
+            ),
+            Verdict::Skip
+        );
+        assert_eq!(
+            p.judge(&SchemaChange::DropTable, &schema()),
+            Verdict::Skip,
+            "drop.table excluded by default"
+        );
     }
 
     #[test]
@@ -188,15 +241,32 @@ mod tests {
             Some(&["column".to_string()]),
             Some(&["drop".to_string()]),
         );
-        assert_eq!(p.judge(&SchemaChange::DropColumn { columns: vec!["b".into()] }, &schema()), Verdict::Skip);
-        assert!(matches!(p.judge(&SchemaChange::TruncateTable, &schema()), Verdict::Skip));
+        assert_eq!(
+            p.judge(
+                &SchemaChange::DropColumn {
+                    columns: vec!["b".into()]
+                },
+                &schema()
+            ),
+            Verdict::Skip
+        );
+        assert!(matches!(
+            p.judge(&SchemaChange::TruncateTable, &schema()),
+            Verdict::Skip
+        ));
         let e = SchemaChangePolicy::new(SchemaChangeBehavior::Exception, None, None);
-        assert!(matches!(e.judge(&SchemaChange::TruncateTable, &schema()), Verdict::Fail(_)));
+        assert!(matches!(
+            e.judge(&SchemaChange::TruncateTable, &schema()),
+            Verdict::Fail(_)
+        ));
     }
 
     #[test]
     fn family_tags_expand() {
-        assert_eq!(expand_tag("drop").unwrap(), vec!["drop.column", "drop.table"]);
+        assert_eq!(
+            expand_tag("drop").unwrap(),
+            vec!["drop.column", "drop.table"]
+        );
         assert!(expand_tag("nonsense").is_none());
     }
 }

@@ -51,7 +51,15 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}: {}", self.file, self.loc, self.path, self.message)?;
+        if self.path.is_empty() {
+            write!(f, "{}:{}: {}", self.file, self.loc, self.message)?;
+        } else {
+            write!(
+                f,
+                "{}:{}: {}: {}",
+                self.file, self.loc, self.path, self.message
+            )?;
+        }
         if let Some(h) = &self.hint {
             write!(f, " (hint: {h})")?;
         }
@@ -72,6 +80,21 @@ impl Diagnostics {
     /// True when nothing was reported.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Number of problems reported.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The problems, in the order they were found.
+    pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
+        self.0.iter()
+    }
+
+    /// One rendered line per problem (`file:line:col: path: message (hint: …)`), for tests and logs.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.iter().map(|d| d.to_string()).collect()
     }
 }
 

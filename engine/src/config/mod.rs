@@ -7,15 +7,97 @@
 //! own options through an [`OptionReader`] (pure: no network); `build` happens at run time.
 
 mod diag;
+mod load;
 mod options;
+mod pipeline;
+mod values;
 
 pub use diag::{Diagnostic, Diagnostics, Location, Spanned};
-pub use options::{OptionReader, OptionValue, Secret, parse_duration};
+pub use load::{load, load_str, load_str_with_env};
+pub use options::{OptionReader, OptionValue, Secret, did_you_mean, parse_duration};
+pub use pipeline::{SCHEMA_CHANGE_TAGS, expand_schema_change_tag, is_valid_time_zone, route_regex};
+pub use values::{VALUES_SINK_IGNORED, ValuesSinkConfig, validate_values_sink};
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// Whether an option key names a secret (password, token, API key…) whose value must never be
+/// printed: `Debug` output and `describe()` listings redact these.
+pub fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "apikey",
+        "api-key",
+        "api_key",
+        "credential",
+        "private-key",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
+}
+
+/// `Debug` of a string-keyed map with secret values replaced by `******`.
+struct Redacted<'a, V>(&'a BTreeMap<String, V>);
+
+impl<V: fmt::Debug> fmt::Debug for Redacted<'_, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for (k, v) in self.0 {
+            if is_secret_key(k) {
+                m.entry(k, &"******");
+            } else {
+                m.entry(k, v);
+            }
+        }
+        m.finish()
+    }
+}
+
+impl fmt::Debug for ComponentDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ComponentDef")
+            .field("path", &self.path)
+            .field("file", &self.file)
+            .field("loc", &self.loc)
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("options", &Redacted(&self.options))
+            .field("include_schema_changes", &self.include_schema_changes)
+            .field("exclude_schema_changes", &self.exclude_schema_changes)
+            .finish()
+    }
+}
+
+impl fmt::Debug for UdfDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UdfDef")
+            .field("loc", &self.loc)
+            .field("name", &self.name)
+            .field("classpath", &self.classpath)
+            .field("python_code", &self.python_code)
+            .field("options", &Redacted(&self.options))
+            .finish()
+    }
+}
+
+impl fmt::Debug for ModelDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModelDef")
+            .field("loc", &self.loc)
+            .field("name", &self.name)
+            .field("options", &Redacted(&self.options))
+            .finish()
+    }
+}
 
 /// A `source:` or `sink:` block: its `type`, optional `name`, and every other key as a string option.
-#[derive(Debug, Clone, PartialEq)]
+/// `Debug` redacts secret-looking options (see [`is_secret_key`]).
+#[derive(Clone, PartialEq)]
 pub struct ComponentDef {
     /// `source` or `sink` (the block's key path).
     pub path: String,
@@ -135,6 +217,54 @@ pub enum RouteMode {
     FirstMatch,
 }
 
+/// `pipeline.sink.partitioning.strategy`: the shuffle key in front of the sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SinkPartitioningStrategy {
+    /// The sink decides (Doris and StarRocks: table id + primary key).
+    #[default]
+    SinkDefined,
+    /// Hash of table id and primary-key values.
+    PrimaryKey,
+    /// Hash of the table id only.
+    TableId,
+}
+
+/// `pipeline.transform.decimal.precision.mode`: the widest DECIMAL transform arithmetic may produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DecimalPrecisionMode {
+    /// Up to DECIMAL(19, s) (Flink CDC's default).
+    #[default]
+    UpTo19,
+    /// Up to DECIMAL(38, s).
+    UpTo38,
+}
+
+/// One `pipeline.user-defined-function` entry, kept so that errors can name it.
+#[derive(Clone, PartialEq)]
+pub struct UdfDef {
+    /// Where the entry starts.
+    pub loc: Location,
+    /// `name`: the function name used in expressions.
+    pub name: Spanned<String>,
+    /// `classpath`: a Java class (cdcflow cannot run these).
+    pub classpath: Option<Spanned<String>>,
+    /// `python-code`: a Python function body (cdcflow cannot run these).
+    pub python_code: Option<Spanned<String>>,
+    /// `options`: passed to the function when it opens.
+    pub options: BTreeMap<String, String>,
+}
+
+/// One `pipeline.model` entry (AI model functions), kept so that errors can name it.
+#[derive(Clone, PartialEq)]
+pub struct ModelDef {
+    /// Where the entry starts.
+    pub loc: Location,
+    /// `name` or legacy `model-name`.
+    pub name: Spanned<String>,
+    /// Every other scalar key of the entry, as written.
+    pub options: BTreeMap<String, String>,
+}
+
 /// The validated `pipeline:` block.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineOptions {
@@ -150,6 +280,16 @@ pub struct PipelineOptions {
     pub route_mode: RouteMode,
     /// Session time zone for TIMESTAMP_LTZ rendering and temporal functions (IANA name or offset).
     pub local_time_zone: Option<String>,
+    /// `schema-operator.rpc-timeout`: how long a DDL may take to apply before the pipeline fails.
+    pub schema_operator_rpc_timeout: Duration,
+    /// `sink.partitioning.strategy`.
+    pub sink_partitioning_strategy: SinkPartitioningStrategy,
+    /// `transform.decimal.precision.mode`.
+    pub decimal_precision_mode: DecimalPrecisionMode,
+    /// `user-defined-function` entries (cdcflow reports them as unsupported at load time).
+    pub user_defined_functions: Vec<UdfDef>,
+    /// `model` entries (cdcflow reports them as unsupported at load time).
+    pub models: Vec<ModelDef>,
     /// Flink-only options that were accepted and ignored (reported as warnings).
     pub ignored: Vec<Spanned<String>>,
     /// cdcflow's own options (`cdcflow.*` keys), raw, for the engine to read.
@@ -165,6 +305,11 @@ impl Default for PipelineOptions {
             schema_change_behavior: SchemaChangeBehavior::default(),
             route_mode: RouteMode::default(),
             local_time_zone: None,
+            schema_operator_rpc_timeout: Duration::from_secs(180),
+            sink_partitioning_strategy: SinkPartitioningStrategy::default(),
+            decimal_precision_mode: DecimalPrecisionMode::default(),
+            user_defined_functions: Vec::new(),
+            models: Vec::new(),
             ignored: Vec::new(),
             engine_options: BTreeMap::new(),
         }

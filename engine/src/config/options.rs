@@ -16,6 +16,38 @@ pub struct OptionValue {
     pub key_loc: Location,
     /// Where the value is.
     pub value_loc: Location,
+    /// For each char of `value`, its location in the file (empty when unknown), so an error at an
+    /// offset inside the value (e.g. the third table selector) points at the right column.
+    pub char_locs: Vec<Location>,
+}
+
+impl OptionValue {
+    /// A value whose characters all sit on one line, starting at `value_loc` (for tests and
+    /// programmatic configs).
+    pub fn new(value: impl Into<String>, key_loc: Location, value_loc: Location) -> Self {
+        let value = value.into();
+        let char_locs = (0..value.chars().count())
+            .map(|i| Location {
+                line: value_loc.line,
+                column: value_loc.column + i,
+            })
+            .collect();
+        OptionValue {
+            value,
+            key_loc,
+            value_loc,
+            char_locs,
+        }
+    }
+
+    /// File location of the character at `char_offset` in `value` (clamped to the end).
+    pub fn location_of(&self, char_offset: usize) -> Location {
+        self.char_locs
+            .get(char_offset)
+            .or(self.char_locs.last())
+            .copied()
+            .unwrap_or(self.value_loc)
+    }
 }
 
 /// A secret (password): never printed by `Debug` or `Display`.
@@ -58,7 +90,12 @@ pub struct OptionReader<'a> {
 impl<'a> OptionReader<'a> {
     /// Starts reading `def`'s options; problems go to `diags`.
     pub fn new(def: &'a ComponentDef, diags: &'a mut Diagnostics) -> Self {
-        OptionReader { def, diags, known: BTreeSet::new(), prefixes: Vec::new() }
+        OptionReader {
+            def,
+            diags,
+            known: BTreeSet::new(),
+            prefixes: Vec::new(),
+        }
     }
 
     /// The block being read.
@@ -74,7 +111,8 @@ impl<'a> OptionReader<'a> {
 
     /// An optional string option.
     pub fn string(&mut self, key: &'static str) -> Option<Spanned<String>> {
-        self.raw(key).map(|v| Spanned::new(v.value.clone(), v.value_loc))
+        self.raw(key)
+            .map(|v| Spanned::new(v.value.clone(), v.value_loc))
     }
 
     /// A required string option; reports it missing otherwise.
@@ -100,7 +138,12 @@ impl<'a> OptionReader<'a> {
             Some(v) => match v.value.trim().parse::<T>() {
                 Ok(t) => t,
                 Err(_) => {
-                    self.error_at(key, v.value_loc, format!("expected {expected}, got `{}`", v.value), None);
+                    self.error_at(
+                        key,
+                        v.value_loc,
+                        format!("expected {expected}, got `{}`", v.value),
+                        None,
+                    );
                     default
                 }
             },
@@ -113,10 +156,52 @@ impl<'a> OptionReader<'a> {
         match v.value.trim().parse::<T>() {
             Ok(t) => Some(t),
             Err(_) => {
-                self.error_at(key, v.value_loc, format!("expected {expected}, got `{}`", v.value), None);
+                self.error_at(
+                    key,
+                    v.value_loc,
+                    format!("expected {expected}, got `{}`", v.value),
+                    None,
+                );
                 None
             }
         }
+    }
+
+    /// A number within `min..=max` (either bound optional), or `default` when absent or invalid;
+    /// `expected` describes the type (e.g. "an integer").
+    pub fn bounded<T>(
+        &mut self,
+        key: &'static str,
+        default: T,
+        min: Option<T>,
+        max: Option<T>,
+        expected: &str,
+    ) -> T
+    where
+        T: FromStr + PartialOrd + fmt::Display + Copy,
+    {
+        let Some(v) = self.raw(key) else {
+            return default;
+        };
+        let Ok(n) = v.value.trim().parse::<T>() else {
+            self.error_at(
+                key,
+                v.value_loc,
+                format!("expected {expected}, got `{}`", v.value),
+                None,
+            );
+            return default;
+        };
+        let message = match (min, max) {
+            (Some(lo), Some(hi)) if n < lo || n > hi => {
+                format!("must be between {lo} and {hi}, got `{}`", v.value)
+            }
+            (Some(lo), None) if n < lo => format!("must be at least {lo}, got `{}`", v.value),
+            (None, Some(hi)) if n > hi => format!("must be at most {hi}, got `{}`", v.value),
+            _ => return n,
+        };
+        self.error_at(key, v.value_loc, message, None);
+        default
     }
 
     /// A boolean (`true`/`false`, case-insensitive), or `default`.
@@ -127,7 +212,12 @@ impl<'a> OptionReader<'a> {
                 "true" => true,
                 "false" => false,
                 _ => {
-                    self.error_at(key, v.value_loc, format!("expected true or false, got `{}`", v.value), None);
+                    self.error_at(
+                        key,
+                        v.value_loc,
+                        format!("expected true or false, got `{}`", v.value),
+                        None,
+                    );
                     default
                 }
             },
@@ -144,7 +234,10 @@ impl<'a> OptionReader<'a> {
                     self.error_at(
                         key,
                         v.value_loc,
-                        format!("expected a duration such as `30s`, `3min` or `1 h`, got `{}`", v.value),
+                        format!(
+                            "expected a duration such as `30s`, `3min` or `1 h`, got `{}`",
+                            v.value
+                        ),
                         None,
                     );
                     default
@@ -160,7 +253,8 @@ impl<'a> OptionReader<'a> {
             .options
             .iter()
             .filter_map(|(k, v)| {
-                k.strip_prefix(prefix).map(|rest| (rest.to_string(), Spanned::new(v.value.clone(), v.value_loc)))
+                k.strip_prefix(prefix)
+                    .map(|rest| (rest.to_string(), Spanned::new(v.value.clone(), v.value_loc)))
             })
             .collect()
     }
@@ -179,7 +273,12 @@ impl<'a> OptionReader<'a> {
 
     /// Reports a problem with option `key` at its value (or at the block when absent).
     pub fn error(&mut self, key: &str, message: String, hint: Option<String>) {
-        let loc = self.def.options.get(key).map(|v| v.value_loc).unwrap_or(self.def.loc);
+        let loc = self
+            .def
+            .options
+            .get(key)
+            .map(|v| v.value_loc)
+            .unwrap_or(self.def.loc);
         self.error_at(key, loc, message, hint);
     }
 
@@ -202,7 +301,10 @@ impl<'a> OptionReader<'a> {
                 file: self.def.file.clone(),
                 loc: v.key_loc,
                 path: format!("{}.{k}", self.def.path),
-                message: format!("unknown option `{k}` for {} `{}`", self.def.path, self.def.kind.value),
+                message: format!(
+                    "unknown option `{k}` for {} `{}`",
+                    self.def.path, self.def.kind.value
+                ),
                 hint,
             });
         }
@@ -211,7 +313,10 @@ impl<'a> OptionReader<'a> {
 }
 
 /// The candidate closest to `input` by edit distance, if it is close enough to be a likely typo.
-pub fn did_you_mean<'b>(input: &str, candidates: impl IntoIterator<Item = &'b str>) -> Option<&'b str> {
+pub fn did_you_mean<'b>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'b str>,
+) -> Option<&'b str> {
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
         let score = strsim::jaro_winkler(&input.to_ascii_lowercase(), &c.to_ascii_lowercase());
@@ -256,7 +361,10 @@ mod tests {
 
     #[test]
     fn typo_gets_a_hint() {
-        assert_eq!(did_you_mean("hostnme", ["hostname", "port"]), Some("hostname"));
+        assert_eq!(
+            did_you_mean("hostnme", ["hostname", "port"]),
+            Some("hostname")
+        );
         assert_eq!(did_you_mean("zzz", ["hostname", "port"]), None);
     }
 }

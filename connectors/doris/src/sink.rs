@@ -1,0 +1,1119 @@
+//! The runtime sink shared by Doris and StarRocks: per-table buffers, parallel loads, exactly-once.
+//!
+//! ```text
+//!  write(batch) ─▶ TableState[db.table] ─ encode rows into buf ─┬─ rows ≥ max-rows / bytes ≥ max-bytes
+//!                                                              │  / age ≥ interval ─▶ start_load
+//!  start_load ─ (wait for this table's previous load: order per table is kept)
+//!             ─ (semaphore: at most `max_inflight` loads across tables)
+//!             ─ spawn: compress ─▶ Stream Load (ALO)  |  Doris 2PC precommit  |  StarRocks begin/load/prepare
+//!  flush      ─ start_load every table, await all
+//!  precommit(ckpt) ─ flush ─▶ state {token, checkpoint, pending txns, tables}  (persisted by the engine)
+//!  commit(ckpt)    ─ commit every pending txn (Doris `_stream_load_2pc`, StarRocks `/api/transaction/commit`)
+//! ```
+//!
+//! Change semantics:
+//! - Unique-key (Doris) / primary-key (StarRocks) tables get upserts; deletes carry
+//!   `__DORIS_DELETE_SIGN__` = 1 (via `hidden_columns`) or `__op` = 1. `-U` rows are skipped unless
+//!   `sink.ignore.update-before` is false (then they are deletes, as in Flink).
+//! - Duplicate-key (append-only) Doris tables — source tables without a primary key — get
+//!   inserts and update-afters only: deletes cannot be expressed there and are dropped.
+//! - Doris sequence: tables that cdcflow creates get a hidden BIGINT sequence column
+//!   (`function_column.sequence_type`). Each row's value is `event_ms << 20 | n`, where `n` counts
+//!   rows of the same millisecond of that table in source order (saturating at 2^20 − 1); snapshot
+//!   rows (event time 0) therefore lose against any binlog change. A replay after a restart or a
+//!   late retry of an older load can then never overwrite a newer value or resurrect a deleted
+//!   row. Tables created by someone else are written without a sequence unless they declare one.
+//!
+//! Labels are `<prefix>_<table>_<token>-<checkpoint>_<n>` (see [`crate::label`]); the token is
+//! fresh per run for at-least-once loads and persisted with the checkpoint for exactly-once ones,
+//! so recovery can find the leftovers of a crashed run by label.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cdcflow_engine::change::{ChangeBatch, SchemaChange};
+use cdcflow_engine::component::Sink;
+use cdcflow_engine::schema::{TableId, TableSchema, TableSchemaRef};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::ddl::{self, DdlOptions};
+use crate::encode::{
+    self, Compression, EncodeError, EncodeSpec, Format, LocalZone, RowPolicy, Selection,
+    select_rows,
+};
+use crate::error::{Result, SinkError};
+use crate::label::{LabelMaker, run_epoch};
+use crate::stream_load::{
+    LabelState, LoadRequest, SrTxnOp, StreamLoadClient, System, TxnOp, TxnRef,
+};
+
+/// Doris's delete-flag column.
+pub const DORIS_DELETE_SIGN: &str = "__DORIS_DELETE_SIGN__";
+/// Doris's hidden sequence column.
+pub const DORIS_SEQUENCE_COL: &str = "__DORIS_SEQUENCE_COL__";
+/// StarRocks's upsert/delete column.
+pub const STARROCKS_OP: &str = "__op";
+
+/// Everything the runtime sink needs, resolved from the validated config.
+#[derive(Debug, Clone)]
+pub struct SinkSettings {
+    /// Doris or StarRocks.
+    pub system: System,
+    /// `sink.label-prefix`.
+    pub label_prefix: String,
+    /// Doris 2PC / StarRocks Transaction Stream Load, committed at checkpoints.
+    pub exactly_once: bool,
+    /// Body format.
+    pub format: Format,
+    /// Body compression.
+    pub compression: Compression,
+    /// Extra Stream Load headers from `sink.properties.*` (format-related keys removed).
+    pub headers: Vec<(String, String)>,
+    /// Flush a table at this many rows.
+    pub max_rows: usize,
+    /// Flush a table at this many body bytes.
+    pub max_bytes: usize,
+    /// Flush a table whose oldest buffered row is this old.
+    pub interval: Duration,
+    /// Loads in flight across tables.
+    pub max_inflight: usize,
+    /// `sink.ignore.update-before`.
+    pub ignore_update_before: bool,
+    /// `sink.enable-delete`.
+    pub enable_delete: bool,
+    /// Zone for TIMESTAMP_LTZ.
+    pub zone: LocalZone,
+    /// DDL shaping (properties, buckets, char bytes, sequence).
+    pub ddl: DdlOptions,
+    /// The Stream Load `timeout` header, in seconds.
+    pub load_timeout_s: u64,
+    /// How to run DDL.
+    pub ddl_transport: DdlTransport,
+}
+
+impl SinkSettings {
+    /// Defaults for `system` (Flink's effective defaults; JSON lines; at-least-once).
+    pub fn new(system: System) -> Self {
+        SinkSettings {
+            system,
+            label_prefix: String::new(),
+            exactly_once: false,
+            format: Format::Json,
+            compression: Compression::None,
+            headers: Vec::new(),
+            max_rows: 500_000,
+            max_bytes: 100 * 1024 * 1024,
+            interval: Duration::from_secs(10),
+            max_inflight: 2,
+            ignore_update_before: true,
+            enable_delete: true,
+            zone: LocalZone::utc(),
+            ddl: DdlOptions {
+                char_bytes: 4,
+                doris_sequence: true,
+                schema_change_timeout_s: 1800,
+                ..DdlOptions::default()
+            },
+            load_timeout_s: 600,
+            ddl_transport: DdlTransport::DorisHttp,
+        }
+    }
+}
+
+/// How DDL reaches the server.
+#[derive(Debug, Clone)]
+pub enum DdlTransport {
+    /// Doris SQL over FE HTTP (`/api/query/default_cluster/{db}`).
+    DorisHttp,
+    /// MySQL protocol to the FE query port (StarRocks).
+    Mysql {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// User.
+        user: String,
+        /// Password.
+        password: cdcflow_engine::config::Secret,
+    },
+}
+
+/// A prepared (precommitted) transaction waiting for its checkpoint to become durable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingTxn {
+    /// Database.
+    pub db: String,
+    /// Table.
+    pub table: String,
+    /// Label.
+    pub label: String,
+    /// Doris transaction id (`-1` when unknown: commit by label).
+    pub txn_id: i64,
+    /// Checkpoint the transaction belongs to.
+    pub checkpoint: u64,
+}
+
+/// What `precommit` hands the engine to persist, and `build` receives after a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SinkState {
+    /// Label token of the run that wrote the checkpoint (reused, so leftovers can be found).
+    pub token: String,
+    /// The checkpoint id.
+    pub checkpoint: u64,
+    /// Prepared transactions to commit.
+    pub pending: Vec<PendingTxn>,
+    /// Every table written so far (db, table), to scan for leftover transactions.
+    pub tables: Vec<(String, String)>,
+}
+
+/// Result of one finished load task.
+#[derive(Debug)]
+struct Loaded {
+    rows: u64,
+    pending: Option<PendingTxn>,
+}
+
+/// Per sink table state.
+struct TableState {
+    db: String,
+    table: String,
+    /// Columns the sink table has, as far as cdcflow knows (`None`: unknown, write all).
+    sink_columns: Option<Vec<String>>,
+    /// Unique/primary key model: deletes and upserts possible.
+    keyed: bool,
+    /// The table has a Doris sequence column cdcflow feeds.
+    sequence: bool,
+    format: Format,
+    buf: Vec<u8>,
+    rows: usize,
+    first_at: Option<Instant>,
+    /// Schema and column list the buffered rows were encoded with.
+    buf_schema: Option<(TableSchemaRef, Vec<String>)>,
+    labels: LabelMaker,
+    next_n: u64,
+    inflight: Option<(JoinHandle<Result<Loaded>>, usize)>,
+    seq_clock: (i64, i64),
+    loaded: u64,
+}
+
+/// The Doris / StarRocks runtime sink.
+pub struct StreamLoadSink {
+    settings: Arc<SinkSettings>,
+    client: StreamLoadClient,
+    tables: HashMap<TableId, TableState>,
+    sem: Arc<Semaphore>,
+    token: String,
+    /// Checkpoint the next loads will be committed under.
+    epoch: u64,
+    pending: Vec<PendingTxn>,
+    mysql: Option<mysql_async::Conn>,
+}
+
+impl std::fmt::Debug for StreamLoadSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamLoadSink")
+            .field("system", &self.settings.system)
+            .field("tables", &self.tables.len())
+            .finish()
+    }
+}
+
+impl StreamLoadSink {
+    /// Builds the sink and, in exactly-once mode, settles what a previous run left behind:
+    /// commits the transactions of the last durable checkpoint and aborts later ones.
+    pub async fn build(
+        settings: SinkSettings,
+        client: StreamLoadClient,
+        state: Option<&serde_json::Value>,
+    ) -> Result<Self> {
+        let sem = Arc::new(Semaphore::new(settings.max_inflight.max(1)));
+        let restored: Option<SinkState> = match state {
+            Some(v) if !v.is_null() => Some(serde_json::from_value(v.clone()).map_err(|e| {
+                SinkError::Config(format!("unreadable sink state in checkpoint: {e}"))
+            })?),
+            _ => None,
+        };
+        let mut sink = StreamLoadSink {
+            settings: Arc::new(settings),
+            client,
+            tables: HashMap::new(),
+            sem,
+            token: run_epoch(),
+            epoch: 1,
+            pending: Vec::new(),
+            mysql: None,
+        };
+        if let Some(st) = restored {
+            if sink.settings.exactly_once {
+                sink.token = st.token.clone();
+                sink.epoch = st.checkpoint + 1;
+            }
+            sink.recover(&st).await?;
+        }
+        Ok(sink)
+    }
+
+    /// Commits the persisted transactions and aborts leftovers of the crashed epoch.
+    async fn recover(&mut self, st: &SinkState) -> Result<()> {
+        for p in &st.pending {
+            info!(db = %p.db, table = %p.table, label = %p.label, checkpoint = p.checkpoint, "Committing transaction of the restored checkpoint.");
+            self.commit_txn(p).await?;
+        }
+        if !self.settings.exactly_once {
+            return Ok(());
+        }
+        let epoch = format!("{}-{}", st.token, st.checkpoint + 1);
+        for (db, table) in &st.tables {
+            let maker = LabelMaker::new(&self.settings.label_prefix, db, table);
+            for n in 0..100_000u64 {
+                let label = maker.label(&epoch, n);
+                match self.client.load_state(db, &label).await? {
+                    LabelState::Unknown | LabelState::Aborted => break,
+                    LabelState::Prepared | LabelState::Running => {
+                        info!(db = %db, table = %table, label = %label, "Aborting leftover transaction of a crashed run.");
+                        self.client.abort_label(db, table, &label).await?;
+                    }
+                    LabelState::Committed => {
+                        warn!(db = %db, table = %table, label = %label, "Transaction after the restored checkpoint is already committed; its rows are replayed as upserts.");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn epoch_label(&self) -> String {
+        format!("{}-{}", self.token, self.epoch)
+    }
+
+    async fn run_ddl(&mut self, db: &str, stmt: &str) -> Result<serde_json::Value> {
+        debug!(db, stmt, "Running DDL.");
+        match &self.settings.ddl_transport {
+            DdlTransport::DorisHttp => self.client.doris_sql(db, stmt).await,
+            DdlTransport::Mysql {
+                host,
+                port,
+                user,
+                password,
+            } => {
+                use mysql_async::prelude::Queryable;
+                let addr = format!("{host}:{port}");
+                if self.mysql.is_none() {
+                    let opts = mysql_async::OptsBuilder::default()
+                        .ip_or_hostname(host.clone())
+                        .tcp_port(*port)
+                        .user(Some(user.clone()))
+                        .pass(Some(password.expose().to_string()));
+                    let conn =
+                        mysql_async::Conn::new(opts)
+                            .await
+                            .map_err(|source| SinkError::Mysql {
+                                addr: addr.clone(),
+                                source,
+                            })?;
+                    self.mysql = Some(conn);
+                }
+                let Some(conn) = self.mysql.as_mut() else {
+                    return Err(SinkError::Config("no MySQL connection".into()));
+                };
+                let res: std::result::Result<Vec<mysql_async::Row>, _> = conn.query(stmt).await;
+                match res {
+                    Ok(rows) => {
+                        let text: Vec<serde_json::Value> = rows
+                            .into_iter()
+                            .map(|r| {
+                                serde_json::Value::Array(
+                                    (0..r.len())
+                                        .map(|i| match r.as_ref(i) {
+                                            Some(mysql_async::Value::Bytes(b)) => {
+                                                serde_json::Value::String(
+                                                    String::from_utf8_lossy(b).into_owned(),
+                                                )
+                                            }
+                                            Some(v) => serde_json::Value::String(v.as_sql(true)),
+                                            None => serde_json::Value::Null,
+                                        })
+                                        .collect(),
+                                )
+                            })
+                            .collect();
+                        Ok(serde_json::Value::Array(text))
+                    }
+                    Err(mysql_async::Error::Server(e)) => Err(SinkError::Ddl {
+                        table: db.to_string(),
+                        stmt: stmt.to_string(),
+                        message: e.message,
+                        retryable: false,
+                    }),
+                    Err(source) => {
+                        self.mysql = None;
+                        Err(SinkError::Mysql { addr, source })
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs DDL whose failure with one of `benign` (lower-case substrings) means "already done".
+    async fn run_idempotent(&mut self, db: &str, stmt: &str, benign: &[&str]) -> Result<()> {
+        match self.run_ddl(db, stmt).await {
+            Ok(_) => Ok(()),
+            Err(SinkError::Ddl { message, .. })
+                if benign
+                    .iter()
+                    .any(|b| message.to_ascii_lowercase().contains(b)) =>
+            {
+                debug!(db, stmt, message, "DDL already applied.");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn state_for(&mut self, id: &TableId) -> &mut TableState {
+        let s = &self.settings;
+        self.tables.entry(id.clone()).or_insert_with(|| TableState {
+            db: id.schema.clone(),
+            table: id.table.clone(),
+            sink_columns: None,
+            keyed: true,
+            sequence: false,
+            format: s.format.clone(),
+            buf: Vec::new(),
+            rows: 0,
+            first_at: None,
+            buf_schema: None,
+            labels: LabelMaker::new(&s.label_prefix, &id.schema, &id.table),
+            next_n: 0,
+            inflight: None,
+            seq_clock: (i64::MIN, 0),
+            loaded: 0,
+        })
+    }
+
+    /// Waits for the table's load in flight, if any, and records its result.
+    async fn settle(&mut self, id: &TableId) -> Result<()> {
+        let Some(t) = self.tables.get_mut(id) else {
+            return Ok(());
+        };
+        let Some((handle, _)) = t.inflight.take() else {
+            return Ok(());
+        };
+        let res = handle.await.map_err(|e| SinkError::Task {
+            table: id.to_string(),
+            message: e.to_string(),
+        })?;
+        let loaded = res?;
+        t.loaded += loaded.rows;
+        if let Some(p) = loaded.pending {
+            self.pending.push(p);
+        }
+        Ok(())
+    }
+
+    /// Starts loading the table's buffer (after its previous load finished).
+    async fn start_load(&mut self, id: &TableId) -> Result<()> {
+        self.settle(id).await?;
+        let epoch = self.epoch_label();
+        let checkpoint = self.epoch;
+        let settings = self.settings.clone();
+        let client = self.client.clone();
+        let Some(t) = self.tables.get_mut(id) else {
+            return Ok(());
+        };
+        if t.rows == 0 {
+            t.buf.clear();
+            t.buf_schema = None;
+            t.first_at = None;
+            return Ok(());
+        }
+        let label = t.labels.label(&epoch, t.next_n);
+        t.next_n += 1;
+        let body = std::mem::take(&mut t.buf);
+        let rows = t.rows;
+        t.rows = 0;
+        t.first_at = None;
+        let names = t.buf_schema.take().map(|(_, n)| n).unwrap_or_default();
+        let headers = load_headers(&settings, t, &names);
+        let permit = self
+            .sem
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| SinkError::Task {
+                table: id.to_string(),
+                message: e.to_string(),
+            })?;
+        let (db, table) = (t.db.clone(), t.table.clone());
+        debug!(db = %db, table = %table, label = %label, rows, bytes = body.len(), "Starting load.");
+        let handle = tokio::spawn(async move {
+            let _permit = permit;
+            let body = if settings.compression == Compression::None {
+                Bytes::from(body)
+            } else {
+                let c = settings.compression;
+                let tname = format!("{db}.{table}");
+                let out = tokio::task::spawn_blocking(move || encode::compress(c, &body))
+                    .await
+                    .map_err(|e| SinkError::Task {
+                        table: tname.clone(),
+                        message: e.to_string(),
+                    })?
+                    .map_err(|source| SinkError::Compress {
+                        table: tname,
+                        source,
+                    })?;
+                Bytes::from(out)
+            };
+            run_load(
+                &settings, &client, db, table, label, headers, body, rows, checkpoint,
+            )
+            .await
+        });
+        t.inflight = Some((handle, rows));
+        Ok(())
+    }
+
+    async fn commit_txn(&self, p: &PendingTxn) -> Result<()> {
+        match self.settings.system {
+            System::Doris => {
+                let r = if p.txn_id >= 0 {
+                    TxnRef::Id(p.txn_id)
+                } else {
+                    TxnRef::Label(p.label.clone())
+                };
+                self.client.doris_2pc(&p.db, TxnOp::Commit, r).await
+            }
+            System::StarRocks => {
+                match self
+                    .client
+                    .sr_txn(
+                        SrTxnOp::Commit,
+                        &p.db,
+                        &p.table,
+                        &p.label,
+                        &[],
+                        Bytes::new(),
+                    )
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    Err(e) => match self.client.load_state(&p.db, &p.label).await {
+                        Ok(LabelState::Committed) => Ok(()),
+                        _ => Err(e),
+                    },
+                }
+            }
+        }
+    }
+
+    /// Learns the key model and sequence support of an existing table from `SHOW CREATE TABLE`.
+    async fn inspect_table(&mut self, db: &str, table: &str) -> Option<(bool, bool)> {
+        let stmt = format!("SHOW CREATE TABLE {}", ddl::qualified(db, table));
+        let v = self.run_ddl(db, &stmt).await.ok()?;
+        let text = v.to_string().to_ascii_uppercase();
+        let keyed = text.contains("UNIQUE KEY") || text.contains("PRIMARY KEY");
+        let seq = text.contains("FUNCTION_COLUMN.SEQUENCE_TYPE")
+            || text.contains("FUNCTION_COLUMN.SEQUENCE_COL");
+        Some((keyed, seq))
+    }
+
+    fn sink_table_of(&self, id: &TableId) -> (String, String) {
+        (id.schema.clone(), id.table.clone())
+    }
+
+    /// Encodes the batch into its table's buffer; `Ok(false)` when CSV cannot carry a value (the
+    /// buffer is left as it was).
+    fn encode_into(&mut self, batch: &ChangeBatch) -> Result<bool> {
+        let settings = self.settings.clone();
+        let id = batch.table.id.clone();
+        let t = self.state_for(&id);
+        let schema = &batch.table;
+        let policy = RowPolicy {
+            ignore_update_before: settings.ignore_update_before,
+            deletes: t.keyed && settings.enable_delete,
+        };
+        let sel = select_rows(batch.ops(), policy, &id.to_string())?;
+        if sel.is_empty() {
+            return Ok(true);
+        }
+        let columns: Vec<usize> = match &t.sink_columns {
+            Some(names) => (0..schema.columns.len())
+                .filter(|&i| names.contains(&schema.columns[i].name))
+                .collect(),
+            None => (0..schema.columns.len()).collect(),
+        };
+        let sequence = if t.sequence && settings.system == System::Doris {
+            Some(sequence_values(batch, &sel, &mut t.seq_clock))
+        } else {
+            None
+        };
+        let spec = EncodeSpec {
+            table: schema,
+            columns,
+            delete_column: match (settings.system, policy.deletes) {
+                (System::Doris, true) => Some(DORIS_DELETE_SIGN),
+                (System::StarRocks, _) if t.keyed => Some(STARROCKS_OP),
+                _ => None,
+            },
+            sequence_column: sequence.as_ref().map(|_| DORIS_SEQUENCE_COL),
+            zone: settings.zone,
+        };
+        let names = spec.output_names();
+        let start = t.buf.len();
+        let res: std::result::Result<(), EncodeError> = match &t.format {
+            Format::Json => {
+                encode::encode_json(&batch.data, &spec, &sel, sequence.as_deref(), &mut t.buf)
+                    .map_err(Into::into)
+            }
+            Format::Csv {
+                column_sep,
+                row_delim,
+            } => encode::encode_csv(
+                &batch.data,
+                &spec,
+                &sel,
+                sequence.as_deref(),
+                column_sep,
+                row_delim,
+                &mut t.buf,
+            ),
+            Format::Arrow => {
+                encode::encode_arrow(&batch.data, &spec, &sel, sequence.as_deref(), &mut t.buf)
+                    .map_err(Into::into)
+            }
+        };
+        match res {
+            Ok(()) => {}
+            Err(EncodeError::CsvUnsafe { column, row }) => {
+                t.buf.truncate(start);
+                warn!(table = %id, column = %column, row, "A value contains a CSV separator or is `\\N`; this table is loaded as JSON from now on.");
+                return Ok(false);
+            }
+            Err(EncodeError::Sink(e)) => return Err(*e),
+        }
+        t.rows += sel.len();
+        if t.first_at.is_none() {
+            t.first_at = Some(Instant::now());
+        }
+        t.buf_schema = Some((batch.table.clone(), names));
+        Ok(true)
+    }
+
+    fn needs_flush(&self, t: &TableState) -> bool {
+        t.rows > 0
+            && (t.rows >= self.settings.max_rows
+                || t.buf.len() >= self.settings.max_bytes
+                || t.first_at
+                    .is_some_and(|f| f.elapsed() >= self.settings.interval))
+    }
+
+    /// Rows loaded so far per table (committed or precommitted).
+    pub fn loaded(&self) -> BTreeMap<TableId, u64> {
+        self.tables
+            .iter()
+            .map(|(k, v)| (k.clone(), v.loaded))
+            .collect()
+    }
+}
+
+/// Sequence values for the selected rows: `event_ms << 20 | n` (see the module docs).
+fn sequence_values(batch: &ChangeBatch, sel: &Selection, clock: &mut (i64, i64)) -> Vec<i64> {
+    const LOW: i64 = (1 << 20) - 1;
+    let ts = batch.event_ts();
+    sel.rows
+        .iter()
+        .map(|&r| {
+            let ms = ts.value(r as usize).clamp(0, i64::MAX >> 21);
+            if ms == clock.0 {
+                clock.1 = (clock.1 + 1).min(LOW);
+            } else {
+                *clock = (ms, 0);
+            }
+            (ms << 20) | clock.1
+        })
+        .collect()
+}
+
+/// The Stream Load headers of one load of table `t` whose rows carry `names` (in order).
+fn load_headers(s: &SinkSettings, t: &TableState, names: &[String]) -> Vec<(String, String)> {
+    let mut h: Vec<(String, String)> = Vec::new();
+    let fmt = &t.format;
+    h.push(("format".into(), fmt.header_value().into()));
+    h.push(("timeout".into(), s.load_timeout_s.to_string()));
+    let has = |n: &str| names.iter().any(|x| x == n);
+    match fmt {
+        Format::Json => match s.system {
+            System::Doris => h.push(("read_json_by_line".into(), "true".into())),
+            System::StarRocks => {
+                h.push(("strip_outer_array".into(), "false".into()));
+                h.push(("ignore_json_size".into(), "true".into()));
+            }
+        },
+        Format::Csv {
+            column_sep,
+            row_delim,
+        } => {
+            h.push(("column_separator".into(), hex_sep(column_sep)));
+            let key = if s.system == System::Doris {
+                "line_delimiter"
+            } else {
+                "row_delimiter"
+            };
+            h.push((key.into(), hex_sep(row_delim)));
+            // Name every field: CSV is positional, and the sink table's column order may differ
+            // from the source's after schema changes.
+            let cols: Vec<String> = names
+                .iter()
+                .map(|n| {
+                    if [DORIS_DELETE_SIGN, DORIS_SEQUENCE_COL, STARROCKS_OP].contains(&n.as_str()) {
+                        n.clone()
+                    } else {
+                        ddl::quote_ident(n)
+                    }
+                })
+                .collect();
+            h.push(("columns".into(), cols.join(",")));
+        }
+        Format::Arrow => {}
+    }
+    if s.system == System::Doris && !matches!(fmt, Format::Csv { .. }) {
+        let hidden: Vec<&str> = [DORIS_DELETE_SIGN, DORIS_SEQUENCE_COL]
+            .into_iter()
+            .filter(|c| has(c))
+            .collect();
+        if !hidden.is_empty() {
+            h.push(("hidden_columns".into(), hidden.join(",")));
+        }
+    }
+    if s.system == System::Doris && has(DORIS_SEQUENCE_COL) {
+        h.push((
+            "function_column.sequence_col".into(),
+            DORIS_SEQUENCE_COL.into(),
+        ));
+    }
+    match (s.system, s.compression) {
+        (_, Compression::None) => {}
+        (System::Doris, Compression::Gzip) => h.push(("compress_type".into(), "gz".into())),
+        (System::Doris, Compression::Lz4Frame) => h.push(("compress_type".into(), "lz4".into())),
+        (System::StarRocks, Compression::Gzip) => h.push(("compression".into(), "gzip".into())),
+        (System::StarRocks, Compression::Lz4Frame) => {
+            h.push(("compression".into(), "lz4_frame".into()))
+        }
+    }
+    if s.exactly_once && s.system == System::Doris {
+        h.push(("two_phase_commit".into(), "true".into()));
+    }
+    for (k, v) in &s.headers {
+        if !h.iter().any(|(x, _)| x.eq_ignore_ascii_case(k)) {
+            h.push((k.clone(), v.clone()));
+        }
+    }
+    h
+}
+
+fn hex_sep(b: &[u8]) -> String {
+    b.iter().map(|x| format!("\\x{x:02X}")).collect()
+}
+
+/// One load task: at-least-once Stream Load, Doris 2PC precommit, or a StarRocks transaction
+/// (begin, load, prepare) — each under one label, retried as a whole for StarRocks transactions.
+#[allow(clippy::too_many_arguments)]
+async fn run_load(
+    s: &SinkSettings,
+    client: &StreamLoadClient,
+    db: String,
+    table: String,
+    label: String,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+    rows: usize,
+    checkpoint: u64,
+) -> Result<Loaded> {
+    if s.exactly_once && s.system == System::StarRocks {
+        return sr_transaction(client, db, table, label, headers, body, rows, checkpoint).await;
+    }
+    let req = LoadRequest {
+        db: db.clone(),
+        table: table.clone(),
+        label: label.clone(),
+        headers,
+        body,
+        two_phase: s.exactly_once,
+    };
+    let out = client.load(&req).await?;
+    if out.already_committed {
+        debug!(db = %db, table = %table, label = %label, "Load was already committed.");
+    }
+    let pending = (s.exactly_once && !out.already_committed).then_some(PendingTxn {
+        db,
+        table,
+        label,
+        txn_id: out.txn_id,
+        checkpoint,
+    });
+    Ok(Loaded {
+        rows: rows as u64,
+        pending,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sr_transaction(
+    client: &StreamLoadClient,
+    db: String,
+    table: String,
+    label: String,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+    rows: usize,
+    checkpoint: u64,
+) -> Result<Loaded> {
+    let max = client.config().max_retries;
+    let mut last = None;
+    for attempt in 0..=max {
+        if attempt > 0 {
+            tokio::time::sleep(client.config().retry_backoff * attempt).await;
+        }
+        let pending = PendingTxn {
+            db: db.clone(),
+            table: table.clone(),
+            label: label.clone(),
+            txn_id: -1,
+            checkpoint,
+        };
+        let begin_headers = vec![("timeout".to_string(), "600".to_string())];
+        match client
+            .sr_txn(
+                SrTxnOp::Begin,
+                &db,
+                &table,
+                &label,
+                &begin_headers,
+                Bytes::new(),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(SinkError::Txn { status, .. }) if status == "LABEL_ALREADY_EXISTS" => {
+                match client.load_state(&db, &label).await? {
+                    LabelState::Prepared => {
+                        return Ok(Loaded {
+                            rows: rows as u64,
+                            pending: Some(pending),
+                        });
+                    }
+                    LabelState::Committed => {
+                        return Ok(Loaded {
+                            rows: 0,
+                            pending: None,
+                        });
+                    }
+                    _ => {
+                        client.abort_label(&db, &table, &label).await?;
+                        continue;
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        let step = async {
+            client
+                .sr_txn(SrTxnOp::Load, &db, &table, &label, &headers, body.clone())
+                .await?;
+            client
+                .sr_txn(SrTxnOp::Prepare, &db, &table, &label, &[], Bytes::new())
+                .await
+        };
+        match step.await {
+            Ok(_) => {
+                return Ok(Loaded {
+                    rows: rows as u64,
+                    pending: Some(pending),
+                });
+            }
+            Err(e) if e.is_retryable() => {
+                warn!(db = %db, table = %table, label = %label, attempt, error = %cdcflow_engine::error::ErrorChain(&e), "Transaction load failed; rolling back and retrying.");
+                let _ = client.abort_label(&db, &table, &label).await;
+                last = Some(e);
+            }
+            Err(e) => {
+                let _ = client.abort_label(&db, &table, &label).await;
+                return Err(e);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| SinkError::Config("max retries exhausted".into())))
+}
+
+#[async_trait]
+impl Sink for StreamLoadSink {
+    async fn create_table(&mut self, schema: &TableSchemaRef) -> cdcflow_engine::Result<()> {
+        let (db, table) = self.sink_table_of(&schema.id);
+        let sys = self.settings.system;
+        let stmt =
+            ddl::create_table(sys, &db, &table, schema, &self.settings.ddl).map_err(|reason| {
+                SinkError::SchemaChange {
+                    table: schema.id.to_string(),
+                    tag: "create.table",
+                    reason,
+                }
+            })?;
+        let create_db = ddl::create_database(&db);
+        let db_ctx = if sys == System::Doris {
+            "information_schema".to_string()
+        } else {
+            db.clone()
+        };
+        self.run_ddl(&db_ctx, &create_db).await?;
+        self.run_ddl(&db, &stmt).await?;
+        let (keyed, seq) = match self.inspect_table(&db, &table).await {
+            Some(found) => found,
+            None => (
+                !schema.primary_key.is_empty(),
+                sys == System::Doris
+                    && self.settings.ddl.doris_sequence
+                    && !schema.primary_key.is_empty(),
+            ),
+        };
+        info!(db = %db, table = %table, keyed, sequence = seq, "Sink table ready.");
+        self.settle(&schema.id).await?;
+        let t = self.state_for(&schema.id);
+        t.sink_columns = Some(schema.columns.iter().map(|c| c.name.clone()).collect());
+        t.keyed = keyed;
+        t.sequence = seq;
+        Ok(())
+    }
+
+    async fn apply_schema_change(
+        &mut self,
+        table_id: &TableId,
+        change: &SchemaChange,
+        schema: &TableSchemaRef,
+    ) -> cdcflow_engine::Result<()> {
+        self.start_load(table_id).await?;
+        self.settle(table_id).await?;
+        let (db, table) = self.sink_table_of(table_id);
+        let sys = self.settings.system;
+        let o = self.settings.ddl.clone();
+        let is_key = |n: &str| schema.primary_key.iter().any(|k| k == n);
+        match change {
+            SchemaChange::AddColumn { columns } => {
+                for (c, _) in columns {
+                    let stmt = ddl::add_column(sys, &db, &table, c, &o);
+                    self.run_idempotent(&db, &stmt, &["duplicate column", "already exist"])
+                        .await?;
+                    wait_alter(self, &db, &table).await?;
+                    let t = self.state_for(table_id);
+                    if let Some(cols) = &mut t.sink_columns
+                        && !cols.contains(&c.name)
+                    {
+                        cols.push(c.name.clone());
+                    }
+                }
+            }
+            SchemaChange::DropColumn { columns } => {
+                for c in columns {
+                    let stmt = ddl::drop_column(sys, &db, &table, c, &o);
+                    self.run_idempotent(
+                        &db,
+                        &stmt,
+                        &["does not exist", "unknown column", "not exist"],
+                    )
+                    .await?;
+                    wait_alter(self, &db, &table).await?;
+                    if let Some(cols) = &mut self.state_for(table_id).sink_columns {
+                        cols.retain(|x| x != c);
+                    }
+                }
+            }
+            SchemaChange::RenameColumn { renames } => {
+                for (old, new) in renames {
+                    let stmt = ddl::rename_column(sys, &db, &table, old, new);
+                    self.run_idempotent(&db, &stmt, &["already exist", "duplicate column"])
+                        .await?;
+                    if let Some(cols) = &mut self.state_for(table_id).sink_columns {
+                        for x in cols.iter_mut().filter(|x| *x == old) {
+                            *x = new.clone();
+                        }
+                    }
+                }
+            }
+            SchemaChange::AlterColumnType { column } => {
+                let stmt = ddl::modify_column(sys, &db, &table, column, is_key(&column.name), &o);
+                self.run_ddl(&db, &stmt).await?;
+                wait_alter(self, &db, &table).await?;
+            }
+            SchemaChange::TruncateTable => {
+                let stmt = ddl::truncate_table(&db, &table);
+                self.run_ddl(&db, &stmt).await?;
+            }
+            SchemaChange::DropTable => {
+                let stmt = ddl::drop_table(&db, &table);
+                self.run_ddl(&db, &stmt).await?;
+                if let Some(t) = self.tables.get_mut(table_id) {
+                    t.sink_columns = Some(Vec::new());
+                }
+            }
+            SchemaChange::AlterTableComment { comment } => match sys {
+                System::Doris => {
+                    let stmt = ddl::alter_comment(&db, &table, comment.as_deref());
+                    self.run_ddl(&db, &stmt).await?;
+                }
+                System::StarRocks => {
+                    warn!(db = %db, table = %table, "Table comment changes are not applied to StarRocks.")
+                }
+            },
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, batch: ChangeBatch) -> cdcflow_engine::Result<()> {
+        let id = batch.table.id.clone();
+        // A buffer holds rows of one schema version only: flush when the version changes.
+        let stale = self
+            .tables
+            .get(&id)
+            .and_then(|t| t.buf_schema.as_ref())
+            .is_some_and(|(s, _)| !Arc::ptr_eq(s, &batch.table) && !same_columns(s, &batch.table));
+        if stale {
+            self.start_load(&id).await?;
+        }
+        if !self.encode_into(&batch)? {
+            self.start_load(&id).await?;
+            self.state_for(&id).format = Format::Json;
+            self.encode_into(&batch)?;
+        }
+        let due: Vec<TableId> = self
+            .tables
+            .iter()
+            .filter(|(_, t)| self.needs_flush(t))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in due {
+            self.start_load(&id).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> cdcflow_engine::Result<()> {
+        let ids: Vec<TableId> = self.tables.keys().cloned().collect();
+        for id in &ids {
+            self.start_load(id).await?;
+        }
+        for id in &ids {
+            self.settle(id).await?;
+        }
+        Ok(())
+    }
+
+    async fn precommit(
+        &mut self,
+        checkpoint_id: u64,
+    ) -> cdcflow_engine::Result<Option<serde_json::Value>> {
+        self.flush().await?;
+        if !self.settings.exactly_once {
+            return Ok(None);
+        }
+        // Loads of this epoch are committed under `checkpoint_id`, whatever id they were labelled with.
+        for p in &mut self.pending {
+            p.checkpoint = p.checkpoint.min(checkpoint_id);
+        }
+        let mut tables: Vec<(String, String)> = self
+            .tables
+            .values()
+            .map(|t| (t.db.clone(), t.table.clone()))
+            .collect();
+        tables.sort();
+        let state = SinkState {
+            token: self.token.clone(),
+            checkpoint: checkpoint_id,
+            pending: self.pending.clone(),
+            tables,
+        };
+        self.epoch = checkpoint_id + 1;
+        for t in self.tables.values_mut() {
+            t.next_n = 0;
+        }
+        serde_json::to_value(&state)
+            .map(Some)
+            .map_err(|e| cdcflow_engine::EngineError::Internal(format!("sink state: {e}")))
+    }
+
+    async fn commit(&mut self, checkpoint_id: u64) -> cdcflow_engine::Result<()> {
+        let (ready, rest): (Vec<PendingTxn>, Vec<PendingTxn>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.checkpoint <= checkpoint_id);
+        self.pending = rest;
+        for (i, p) in ready.iter().enumerate() {
+            if let Err(e) = self.commit_txn(p).await {
+                // Keep what was not committed so a later commit (or the restart) can finish it.
+                self.pending.extend(ready[i..].iter().cloned());
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    fn loaded_rows(&self) -> Vec<(TableId, u64)> {
+        self.loaded().into_iter().collect()
+    }
+}
+
+fn same_columns(a: &TableSchema, b: &TableSchema) -> bool {
+    a.columns.len() == b.columns.len()
+        && a.columns
+            .iter()
+            .zip(&b.columns)
+            .all(|(x, y)| x.name == y.name && x.data_type == y.data_type)
+}
+
+/// StarRocks schema changes are asynchronous jobs: wait until the last one of the table is done.
+async fn wait_alter(sink: &mut StreamLoadSink, db: &str, table: &str) -> Result<()> {
+    if sink.settings.system != System::StarRocks {
+        return Ok(());
+    }
+    let stmt = format!(
+        "SHOW ALTER TABLE COLUMN FROM {} WHERE TableName = {} ORDER BY JobId DESC LIMIT 1",
+        ddl::quote_ident(db),
+        ddl::quote_literal(table)
+    );
+    let deadline =
+        Instant::now() + Duration::from_secs(sink.settings.ddl.schema_change_timeout_s.max(1));
+    loop {
+        let v = match sink.run_ddl(db, &stmt).await {
+            Ok(v) => v,
+            Err(e) => {
+                debug!(db, table, error = %e, "Cannot poll ALTER jobs; assuming done.");
+                return Ok(());
+            }
+        };
+        let text = v.to_string().to_ascii_uppercase();
+        if text.contains("CANCELLED") {
+            return Err(SinkError::Ddl {
+                table: format!("{db}.{table}"),
+                stmt,
+                message: "ALTER job cancelled".into(),
+                retryable: false,
+            });
+        }
+        if !text.contains("RUNNING") && !text.contains("PENDING") && !text.contains("WAITING") {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(SinkError::Ddl {
+                table: format!("{db}.{table}"),
+                stmt,
+                message: "ALTER job timed out".into(),
+                retryable: false,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -1,0 +1,465 @@
+//! Binlog reader and decoder against a real throwaway MariaDB (testkit): every type, updates and
+//! deletes, multi-table and large transactions, resume from GTID and file/position, compressed
+//! events, DDL, and the errors a user must see.
+
+use std::time::Duration;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::util::display::array_value_to_string;
+use cdcflow_engine::{ChangeBatch, ChangeEvent, Op, SchemaChange, TableId};
+use cdcflow_mysql::binlog::{
+    BinlogError, BinlogOptions, BinlogReader, StartPosition, current_offset,
+};
+use cdcflow_mysql::position::{BinlogOffset, GtidPos};
+use cdcflow_mysql::schema::{MySqlTable, load_tables};
+use cdcflow_testkit::mariadb::{MariaDb, MariaDbOptions};
+use mysql_async::prelude::Queryable;
+
+/// Server ids must be unique per concurrent reader on one server.
+fn server_id() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(7000);
+    NEXT.fetch_add(1, Ordering::Relaxed) + std::process::id() % 1000 * 10
+}
+
+async fn tables(db: &MariaDb, ids: &[TableId]) -> Vec<MySqlTable> {
+    let mut conn = db.conn().await.expect("connect");
+    let t = load_tables(&mut conn, ids, true).await.expect("catalog");
+    assert_eq!(t.len(), ids.len(), "all tables found in the catalog");
+    t
+}
+
+async fn offset_now(db: &MariaDb) -> BinlogOffset {
+    let mut conn = db.conn().await.expect("connect");
+    current_offset(&mut conn).await.expect("binlog position")
+}
+
+/// Reads every event from `start` to the current end of the binlog (non-blocking).
+async fn read_all(db: &MariaDb, start: StartPosition, tables: Vec<MySqlTable>) -> Vec<ChangeEvent> {
+    read_all_with(db, start, tables, |_| {}).await
+}
+
+async fn read_all_with(
+    db: &MariaDb,
+    start: StartPosition,
+    tables: Vec<MySqlTable>,
+    tweak: impl FnOnce(&mut BinlogOptions),
+) -> Vec<ChangeEvent> {
+    let mut o = BinlogOptions::new(server_id(), start);
+    o.non_blocking = true;
+    o.heartbeat = Duration::ZERO;
+    tweak(&mut o);
+    let mut r = BinlogReader::connect(db.opts(), o, tables).await.expect("binlog connect");
+    let mut out = Vec::new();
+    while let Some(e) = r.next_event().await.expect("binlog event") {
+        out.push(e);
+    }
+    out
+}
+
+fn batches(events: &[ChangeEvent]) -> Vec<&ChangeBatch> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ChangeEvent::Data(b) => Some(b),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every row of the table's batches as `op|v1|v2|...` (Arrow's display of each cell).
+fn rows(events: &[ChangeEvent], table: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in batches(events).into_iter().filter(|b| b.table.id.table == table) {
+        out.extend(render(&b.data));
+    }
+    out
+}
+
+fn render(batch: &RecordBatch) -> Vec<String> {
+    let ops = batch.column(batch.num_columns() - 2).as_primitive::<arrow::datatypes::Int8Type>();
+    (0..batch.num_rows())
+        .map(|r| {
+            let mut s = Op::from_i8(ops.value(r)).expect("valid op").short_name().to_string();
+            for c in 0..batch.num_columns() - 2 {
+                let col = batch.column(c);
+                s.push('|');
+                if col.is_null(r) {
+                    s.push_str("NULL");
+                } else {
+                    s.push_str(&array_value_to_string(col, r).expect("displayable"));
+                }
+            }
+            s
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_type_round_trips_through_the_binlog() {
+    let db = MariaDb::shared().await.expect("mariadb");
+    db.exec(
+        "CREATE DATABASE IF NOT EXISTS bl_types; DROP TABLE IF EXISTS bl_types.t; \
+         CREATE TABLE bl_types.t (
+           id INT UNSIGNED PRIMARY KEY,
+           ti TINYINT, tiu TINYINT UNSIGNED, tb TINYINT(1), si SMALLINT, siu SMALLINT UNSIGNED,
+           mi MEDIUMINT, miu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED, bi BIGINT, biu BIGINT UNSIGNED,
+           d65 DECIMAL(65,30), d10 DECIMAL(10,2), f FLOAT, db DOUBLE,
+           dt6 DATETIME(6), dt0 DATETIME, ts3 TIMESTAMP(3) NULL, dte DATE, tm6 TIME(6), yr YEAR,
+           c10 CHAR(10) CHARACTER SET utf8mb4, vc VARCHAR(300) CHARACTER SET utf8mb4,
+           vl VARCHAR(20) CHARACTER SET latin1, bl BLOB, bin4 BINARY(4), vb VARBINARY(10),
+           js JSON, en ENUM('red','green','blue'), st SET('a','b','c','d'), bt BIT(10), b1 BIT(1),
+           tx TEXT CHARACTER SET utf8mb4, g GEOMETRY
+         ) DEFAULT CHARSET=utf8mb4",
+    )
+    .await
+    .expect("create table");
+    let id = TableId::new("bl_types", "t");
+    let start = offset_now(db).await;
+    let mut conn = db.conn().await.expect("connect");
+    conn.query_drop("SET time_zone = '+00:00', NAMES utf8mb4").await.expect("session");
+    conn.query_drop(
+        "INSERT INTO bl_types.t VALUES
+         (1, -128, 255, 1, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295,
+          -9223372036854775808, 18446744073709551615,
+          -12345678901234567890123456789012345.123456789012345678901234567890, -99999999.99,
+          3.14159, -1.7976931348623157e308,
+          '2024-02-29 23:59:59.123456', '1000-01-01 00:00:00', '2038-01-19 03:14:07.999', '9999-12-31',
+          '-838:59:59.000000', 2155,
+          'héllo😀', 'emoji 😀🎉 ünïcödé 中文', 'café', X'00FF10', X'AB00', X'00AB',
+          '{\"a\": [1, 2.5, \"x\"]}', 'green', 'a,c', b'1010101010', b'1',
+          'long text 😀', ST_GeomFromText('POINT(1 2)')),
+         (2, 127, 0, 0, 32767, 0, -1, 8388608, 2147483647, 0,
+          9223372036854775807, 9223372036854775808,
+          0.000000000000000000000000000001, 0.01, -1.5e-10, 2.718281828459045,
+          '1970-01-01 00:00:00.000001', '2000-06-15 12:30:45', '1970-01-01 00:00:01.000', '1000-01-01',
+          '838:59:59.999999', 0,
+          'a  ', 'b  ', '', '', X'00000000', '',
+          '[]', 'red', '', b'0', b'0', '', NULL),
+         (3, NULL, NULL, NULL, NULL, NULL, -100, NULL, NULL, NULL, NULL, 0,
+          99999999999999999999999999999999999.999999999999999999999999999999, -0.50, NULL, NULL,
+          '0000-00-00 00:00:00', NULL, NULL, '0000-00-00', '-00:00:01.500000', 1901,
+          ' x', NULL, NULL, NULL, X'DEADBEEF', NULL, '{\"k\":\"v😀\"}', 'blue', 'a,b,c,d',
+          b'1111111111', NULL, NULL, NULL)",
+    )
+    .await
+    .expect("insert");
+    drop(conn);
+
+    let tabs = tables(db, &[id]).await;
+    let events = read_all(db, StartPosition::Offset(start), tabs.clone()).await;
+    let got = rows(&events, "t");
+
+    // The snapshot path must give the very same Arrow values for the same cells.
+    let snap = cdcflow_mysql::snapshot::Snapshot::start(
+        db.opts(),
+        tabs.into_iter().map(std::sync::Arc::new).collect(),
+        cdcflow_mysql::snapshot::SnapshotOptions::default(),
+    )
+    .await
+    .expect("snapshot start");
+    let (snap_batches, _) = snap.collect().await.expect("snapshot");
+    let mut snap_rows: Vec<String> =
+        snap_batches.values().flatten().flat_map(render).collect();
+    snap_rows.sort_by_key(|r| r.split('|').nth(1).and_then(|v| v.parse::<u32>().ok()));
+    assert_eq!(snap_rows, got, "snapshot and binlog agree cell by cell");
+    let expected = vec![
+        "+I|1|-128|255|true|-32768|65535|-8388608|16777215|-2147483648|4294967295|\
+         -9223372036854775808|18446744073709551615|\
+         -12345678901234567890123456789012345.123456789012345678901234567890|-99999999.99|\
+         3.14159|-1.7976931348623157e308|\
+         2024-02-29T23:59:59.123456|1000-01-01T00:00:00|2038-01-19T03:14:07.999Z|9999-12-31|\
+         -PT3020399S|2155|\
+         héllo😀|emoji 😀🎉 ünïcödé 中文|café|00ff10|ab000000|00ab|\
+         {\"a\": [1, 2.5, \"x\"]}|green|a,c|02aa|true|long text 😀|0101000000000000000000f03f0000000000000040",
+        "+I|2|127|0|false|32767|0|-1|8388608|2147483647|0|\
+         9223372036854775807|9223372036854775808|\
+         0.000000000000000000000000000001|0.01|-1.5e-10|2.718281828459045|\
+         1970-01-01T00:00:00.000001|2000-06-15T12:30:45|1970-01-01T00:00:01Z|1000-01-01|\
+         PT3020399.999999S|0|\
+         a|b  |||00000000||[]|red||0000|false||NULL",
+        "+I|3|NULL|NULL|NULL|NULL|NULL|-100|NULL|NULL|NULL|NULL|0|\
+         99999999999999999999999999999999999.999999999999999999999999999999|-0.50|NULL|NULL|\
+         NULL|NULL|NULL|NULL|-PT1.5S|1901| x|\
+         NULL|NULL|NULL|deadbeef|NULL|{\"k\":\"v😀\"}|blue|a,b,c,d|03ff|NULL|NULL|NULL",
+    ];
+    assert_eq!(got.len(), 3, "three inserted rows: {got:#?}");
+    for (g, e) in got.iter().zip(&expected) {
+        let gc: Vec<&str> = g.split('|').collect();
+        let ec: Vec<&str> = e.split('|').collect();
+        for (i, (a, b)) in gc.iter().zip(&ec).enumerate() {
+            assert_eq!(a, b, "column {i} of row {e}\n got {g}");
+        }
+        assert_eq!(gc.len(), ec.len(), "column count");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_deletes_and_multi_table_transactions() {
+    let db = MariaDb::shared().await.expect("mariadb");
+    db.exec(
+        "CREATE DATABASE IF NOT EXISTS bl_txn; DROP TABLE IF EXISTS bl_txn.a, bl_txn.b, bl_txn.skip; \
+         CREATE TABLE bl_txn.a (id INT PRIMARY KEY, v VARCHAR(10)); \
+         CREATE TABLE bl_txn.b (id BIGINT PRIMARY KEY, n DECIMAL(5,1)); \
+         CREATE TABLE bl_txn.skip (id INT PRIMARY KEY)",
+    )
+    .await
+    .expect("create");
+    let ids = [TableId::new("bl_txn", "a"), TableId::new("bl_txn", "b")];
+    let start = offset_now(db).await;
+    db.exec(
+        "INSERT INTO bl_txn.a VALUES (1,'x'),(2,'y'); \
+         BEGIN; INSERT INTO bl_txn.b VALUES (10, 1.5); INSERT INTO bl_txn.skip VALUES (1); \
+           UPDATE bl_txn.a SET v='z' WHERE id=1; INSERT INTO bl_txn.b VALUES (11, -2.0); COMMIT; \
+         DELETE FROM bl_txn.a WHERE id=2; INSERT INTO bl_txn.skip VALUES (2)",
+    )
+    .await
+    .expect("dml");
+    let events = read_all(db, StartPosition::Offset(start.clone()), tables(db, &ids).await).await;
+
+    assert_eq!(rows(&events, "a"), vec!["+I|1|x", "+I|2|y", "-U|1|x", "+U|1|z", "-D|2|y"]);
+    assert_eq!(rows(&events, "b"), vec!["+I|10|1.5", "+I|11|-2.0"]);
+    assert!(rows(&events, "skip").is_empty(), "tables not captured are skipped");
+
+    // The multi-table transaction: a's and b's rows in separate batches, only the last one
+    // carries the resume offset, and sequence numbers increase.
+    let bs = batches(&events);
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|e| match e {
+            ChangeEvent::Data(b) => b.seq,
+            ChangeEvent::Progress { seq, .. } | ChangeEvent::SchemaChange { seq, .. } => *seq,
+            _ => 0,
+        })
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "strictly increasing seqs: {seqs:?}");
+    let b_batch = bs.iter().find(|b| b.table.id.table == "b").expect("batch of b");
+    let a_update = bs.iter().find(|b| b.ops().values().contains(&(Op::UpdateBefore as i8))).expect("update batch");
+    let offsets = [a_update.offset.is_some(), b_batch.offset.is_some()];
+    assert_eq!(offsets.iter().filter(|o| **o).count(), 1, "one offset per transaction: {offsets:?}");
+    // Every committed transaction ends with an offset (data or progress) past the start.
+    let last = events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            ChangeEvent::Data(b) => b.offset.clone(),
+            ChangeEvent::Progress { offset, .. } => Some(offset.clone()),
+            _ => None,
+        })
+        .expect("an offset");
+    let last = BinlogOffset::from_source_offset(&last).expect("our offset");
+    assert!(last.position > start.position, "{} > {}", last.position, start.position);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_transaction_is_split_but_offset_only_at_commit() {
+    let db = MariaDb::shared().await.expect("mariadb");
+    db.exec(
+        "CREATE DATABASE IF NOT EXISTS bl_big; DROP TABLE IF EXISTS bl_big.t; \
+         CREATE TABLE bl_big.t (id INT PRIMARY KEY, s VARCHAR(40), d DOUBLE)",
+    )
+    .await
+    .expect("create");
+    let start = offset_now(db).await;
+    // 60,000 rows in one transaction (several thousand rows events).
+    db.exec(
+        "SET SESSION max_recursive_iterations = 100000; BEGIN; \
+         INSERT INTO bl_big.t WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000) \
+         SELECT i, CONCAT('row-', i), i / 7 FROM n; COMMIT",
+    )
+    .await
+    .expect("big insert");
+    let events = read_all_with(
+        db,
+        StartPosition::Offset(start),
+        tables(db, &[TableId::new("bl_big", "t")]).await,
+        |o| o.max_batch_rows = 16_384,
+    )
+    .await;
+    let bs = batches(&events);
+    let total: usize = bs.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(total, 60_000);
+    assert!(bs.len() >= 4, "split at max_batch_rows: {} batches", bs.len());
+    assert!(bs.iter().all(|b| b.num_rows() <= 16_384 + 1000), "batches stay near the limit");
+    let with_offset: Vec<usize> =
+        bs.iter().enumerate().filter(|(_, b)| b.offset.is_some()).map(|(i, _)| i).collect();
+    assert_eq!(with_offset, vec![bs.len() - 1], "only the transaction's last batch is a resume point");
+    // Row order is kept across batches.
+    let ids: Vec<i32> = bs
+        .iter()
+        .flat_map(|b| b.data.column(0).as_primitive::<arrow::datatypes::Int32Type>().values().to_vec())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] + 1 == w[1]) && ids[0] == 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumes_from_file_position_and_from_mariadb_gtid() {
+    let db = MariaDb::shared().await.expect("mariadb");
+    db.exec(
+        "CREATE DATABASE IF NOT EXISTS bl_resume; DROP TABLE IF EXISTS bl_resume.t; \
+         CREATE TABLE bl_resume.t (id INT PRIMARY KEY)",
+    )
+    .await
+    .expect("create");
+    let ids = [TableId::new("bl_resume", "t")];
+    let start = offset_now(db).await;
+    assert!(matches!(start.gtid, Some(GtidPos::MariaDb(_))), "MariaDB GTID at the start: {start}");
+    db.exec("INSERT INTO bl_resume.t VALUES (1); INSERT INTO bl_resume.t VALUES (2)").await.expect("first");
+    let first = read_all(db, StartPosition::Offset(start), tables(db, &ids).await).await;
+    assert_eq!(rows(&first, "t"), vec!["+I|1", "+I|2"]);
+    let resume = first
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            ChangeEvent::Data(b) => b.offset.clone(),
+            _ => None,
+        })
+        .expect("offset after the second insert");
+    let resume = BinlogOffset::from_source_offset(&resume).expect("offset json");
+    let Some(GtidPos::MariaDb(gtid)) = resume.gtid.clone() else { panic!("gtid in {resume}") };
+
+    db.exec("INSERT INTO bl_resume.t VALUES (3); INSERT INTO bl_resume.t VALUES (4)").await.expect("more");
+    let by_pos = read_all(db, StartPosition::Offset(resume.clone()), tables(db, &ids).await).await;
+    assert_eq!(rows(&by_pos, "t"), vec!["+I|3", "+I|4"], "resume by file/position: nothing twice, nothing lost");
+    let by_gtid =
+        read_all(db, StartPosition::Gtid(GtidPos::MariaDb(gtid)), tables(db, &ids).await).await;
+    assert_eq!(rows(&by_gtid, "t"), vec!["+I|3", "+I|4"], "resume by MariaDB GTID");
+    // The GTID reached after the resumed read covers the one we resumed from.
+    let after = by_gtid
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            ChangeEvent::Data(b) => b.offset.clone(),
+            _ => None,
+        })
+        .map(|o| BinlogOffset::from_source_offset(&o).expect("json"))
+        .expect("offset");
+    match (after.gtid, resume.gtid) {
+        (Some(GtidPos::MariaDb(a)), Some(GtidPos::MariaDb(b))) => {
+            assert!(a.covers(&b) && a != b, "{a} advanced beyond {b}")
+        }
+        other => panic!("MariaDB GTIDs expected: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddl_becomes_schema_changes_and_new_rows_use_the_new_schema() {
+    let db = MariaDb::shared().await.expect("mariadb");
+    db.exec(
+        "CREATE DATABASE IF NOT EXISTS bl_ddl; DROP TABLE IF EXISTS bl_ddl.t; \
+         CREATE TABLE bl_ddl.t (id INT PRIMARY KEY, a INT)",
+    )
+    .await
+    .expect("create");
+    let ids = [TableId::new("bl_ddl", "t")];
+    let tabs = tables(db, &ids).await;
+    let start = offset_now(db).await;
+    db.exec(
+        "INSERT INTO bl_ddl.t VALUES (1, 10); \
+         ALTER TABLE bl_ddl.t RENAME COLUMN a TO a2; ALTER TABLE bl_ddl.t ADD COLUMN b VARCHAR(5); \
+         INSERT INTO bl_ddl.t VALUES (2, 20, 'x'); TRUNCATE TABLE bl_ddl.t",
+    )
+    .await
+    .expect("ddl");
+    let events = read_all(db, StartPosition::Offset(start), tabs).await;
+    let changes: Vec<&SchemaChange> = events
+        .iter()
+        .filter_map(|e| match e {
+            ChangeEvent::SchemaChange { change, .. } => Some(change),
+            _ => None,
+        })
+        .collect();
+    let tags: Vec<&str> = changes.iter().map(|c| c.tag()).collect();
+    assert_eq!(tags, vec!["rename.column", "add.column", "truncate.table"], "{changes:#?}");
+    assert_eq!(rows(&events, "t"), vec!["+I|1|10", "+I|2|20|x"]);
+    let last = batches(&events).last().map(|b| b.table.clone()).expect("batch");
+    assert_eq!(last.version, 3, "rows after the DDL carry the bumped schema version");
+    assert_eq!(
+        last.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        vec!["id", "a2", "b"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_row_events_are_decoded() {
+    let db = MariaDb::start_with(
+        MariaDbOptions::default()
+            .with_arg("--log-bin-compress=ON")
+            .with_arg("--log-bin-compress-min-len=10"),
+    )
+    .await
+    .expect("mariadb with log_bin_compress");
+    db.exec(
+        "CREATE DATABASE bl_z; CREATE TABLE bl_z.t (id INT PRIMARY KEY, s VARCHAR(200)); \
+         CREATE TABLE bl_z.u (id INT PRIMARY KEY, s TEXT)",
+    )
+    .await
+    .expect("create");
+    let ids = [TableId::new("bl_z", "t"), TableId::new("bl_z", "u")];
+    let start = offset_now(&db).await;
+    let long = "compressible ".repeat(10);
+    db.exec(&format!(
+        "INSERT INTO bl_z.t VALUES (1, '{long}'), (2, '{long}'); \
+         UPDATE bl_z.t SET s = 'short' WHERE id = 1; DELETE FROM bl_z.t WHERE id = 2; \
+         INSERT INTO bl_z.u VALUES (1, '{long}')"
+    ))
+    .await
+    .expect("dml");
+    // Prove the server wrote compressed events (type 166-168) rather than trusting the flag.
+    let kinds: Vec<(String, u64, String, u64, u64, String)> = db
+        .query(&format!("SHOW BINLOG EVENTS IN '{}' FROM {}", start.position.file, start.position.pos))
+        .await
+        .expect("binlog events");
+    assert!(
+        kinds.iter().any(|k| k.2.to_ascii_lowercase().contains("compressed")),
+        "server wrote compressed rows events: {:?}",
+        kinds.iter().map(|k| &k.2).collect::<Vec<_>>()
+    );
+    let events = read_all(&db, StartPosition::Offset(start), tables(&db, &ids).await).await;
+    assert_eq!(
+        rows(&events, "t"),
+        vec![
+            format!("+I|1|{long}"),
+            format!("+I|2|{long}"),
+            format!("-U|1|{long}"),
+            "+U|1|short".to_string(),
+            format!("-D|2|{long}"),
+        ]
+    );
+    assert_eq!(rows(&events, "u"), vec![format!("+I|1|{long}")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clear_errors_for_purged_positions_and_server_id_collisions() {
+    let db = MariaDb::shared().await.expect("mariadb");
+    // A position in a file that does not exist (as after PURGE BINARY LOGS).
+    let o = BinlogOptions::new(
+        server_id(),
+        StartPosition::Position(cdcflow_mysql::position::BinlogPosition::new("mysql-bin.999999", 4)),
+    );
+    let err = match BinlogReader::connect(db.opts(), o, Vec::new()).await {
+        Err(e) => e,
+        Ok(mut r) => r.next_event().await.expect_err("missing file must fail"),
+    };
+    assert!(matches!(err, BinlogError::PositionUnavailable { .. }), "{err}");
+    assert!(err.to_string().contains("mysql-bin.999999"), "{err}");
+
+    // Two replicas with one server id: the server drops the first one.
+    let id = server_id();
+    let mut o = BinlogOptions::new(id, StartPosition::Latest);
+    o.heartbeat = Duration::from_secs(1);
+    let mut first = BinlogReader::connect(db.opts(), o.clone(), Vec::new()).await.expect("first");
+    // Let the first dump thread register before the second replica connects.
+    let _ = tokio::time::timeout(Duration::from_millis(1500), first.next_event()).await;
+    let mut second = BinlogReader::connect(db.opts(), o, Vec::new()).await.expect("second");
+    let _ = tokio::time::timeout(Duration::from_millis(1500), second.next_event()).await;
+    let err = loop {
+        match tokio::time::timeout(Duration::from_secs(20), first.next_event()).await {
+            Ok(Err(e)) => break e,
+            Ok(Ok(Some(_))) => continue,
+            Ok(Ok(None)) => panic!("stream ended without an error"),
+            Err(_) => panic!("first replica was not disconnected"),
+        }
+    };
+    assert!(matches!(err, BinlogError::ServerIdCollision { server_id, .. } if server_id == id), "{err}");
+}

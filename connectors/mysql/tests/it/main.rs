@@ -1,0 +1,9 @@
+//! Integration tests of the MySQL source against a real throwaway MariaDB (testkit), one binary.
+
+mod catalog;
+mod checks;
+mod chunking;
+mod common;
+mod prop;
+mod snapshot_types;
+mod source;
