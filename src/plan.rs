@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use cdcflow_engine::component::{SinkFactory, SourceFactory, ValidatedSink, ValidatedSource};
+use cdcflow_engine::component::{SinkFactory, ValidatedSink, ValidatedSource};
 use cdcflow_engine::config::{self, ComponentDef, Diagnostic, Diagnostics, PipelineDef};
 
 use crate::registry;

@@ -9,9 +9,13 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int8Array, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{
+    ArrayRef, Float64Array, Int8Array, Int32Array, Int64Array, RecordBatch, StringArray,
+};
 use cdcflow_engine::config::{ExprText, Location, PipelineOptions, Spanned, TransformDef};
-use cdcflow_engine::{CdcType, ChangeBatch, ChangeEvent, ColumnDef, TableId, TableSchema, TableSchemaRef};
+use cdcflow_engine::{
+    CdcType, ChangeBatch, ChangeEvent, ColumnDef, TableId, TableSchema, TableSchemaRef,
+};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
@@ -25,7 +29,12 @@ fn text(s: &str) -> ExprText {
     ExprText {
         text: s.to_string(),
         loc: Location { line: 1, column: 1 },
-        char_locs: (0..s.chars().count()).map(|i| Location { line: 1, column: i + 1 }).collect(),
+        char_locs: (0..s.chars().count())
+            .map(|i| Location {
+                line: 1,
+                column: i + 1,
+            })
+            .collect(),
     }
 }
 
@@ -62,10 +71,22 @@ fn batches(schema: &TableSchemaRef) -> Vec<RecordBatch> {
             let start = b * BATCH;
             let n = BATCH.min(ROWS - start);
             let ids: Vec<i64> = (start..start + n).map(|i| i as i64).collect();
-            let names: Vec<String> = (start..start + n).map(|i| format!("customer-{}", i % 977)).collect();
+            let names: Vec<String> = (start..start + n)
+                .map(|i| format!("customer-{}", i % 977))
+                .collect();
             let amounts: Vec<f64> = (start..start + n).map(|i| (i % 250) as f64 + 0.5).collect();
             let status: Vec<i32> = (start..start + n).map(|i| (i % 5) as i32).collect();
-            let ops: Vec<i8> = (0..n).map(|i| if i % 10 == 8 { 1 } else if i % 10 == 9 { 2 } else { 0 }).collect();
+            let ops: Vec<i8> = (0..n)
+                .map(|i| {
+                    if i % 10 == 8 {
+                        1
+                    } else if i % 10 == 9 {
+                        2
+                    } else {
+                        0
+                    }
+                })
+                .collect();
             let cols: Vec<ArrayRef> = vec![
                 Arc::new(Int64Array::from(ids)),
                 Arc::new(StringArray::from(names)),
@@ -98,17 +119,25 @@ fn bench(c: &mut Criterion) {
         converter_after_transform: None,
         description: None,
     };
-    let compiled = cdcflow_sql::compile(&[def], &[], &PipelineOptions::default(), "bench.yaml").expect("valid rules");
+    let compiled = cdcflow_sql::compile(&[def], &[], &PipelineOptions::default(), "bench.yaml")
+        .expect("valid rules");
     group.bench_function("cdcflow_projection_filter", |b| {
         let mut t = compiled.transform();
         let mut out = Vec::with_capacity(4);
-        t.apply(ChangeEvent::CreateTable(Arc::clone(&schema)), &mut out).expect("create");
+        t.apply(ChangeEvent::CreateTable(Arc::clone(&schema)), &mut out)
+            .expect("create");
         b.iter(|| {
             let mut rows = 0;
             for (seq, rb) in data.iter().enumerate() {
                 out.clear();
-                let batch = ChangeBatch { table: Arc::clone(&schema), data: rb.clone(), seq: seq as u64, offset: None };
-                t.apply(ChangeEvent::Data(batch), &mut out).expect("transform");
+                let batch = ChangeBatch {
+                    table: Arc::clone(&schema),
+                    data: rb.clone(),
+                    seq: seq as u64,
+                    offset: None,
+                };
+                t.apply(ChangeEvent::Data(batch), &mut out)
+                    .expect("transform");
                 for e in &out {
                     if let ChangeEvent::Data(b) = e {
                         rows += b.num_rows();
@@ -119,16 +148,25 @@ fn bench(c: &mut Criterion) {
         });
     });
 
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let ctx = SessionContext::new();
-    let table = MemTable::try_new(Arc::clone(&schema.arrow), vec![data.clone()]).expect("mem table");
-    ctx.register_table("orders", Arc::new(table)).expect("register");
+    let table =
+        MemTable::try_new(Arc::clone(&schema.arrow), vec![data.clone()]).expect("mem table");
+    ctx.register_table("orders", Arc::new(table))
+        .expect("register");
     let sql = format!("SELECT {PROJECTION} FROM orders WHERE {FILTER}");
     group.bench_function("datafusion_select_where", |b| {
         b.iter(|| {
             let rows: usize = rt.block_on(async {
                 let df = ctx.sql(&sql).await.expect("plan");
-                df.collect().await.expect("run").iter().map(RecordBatch::num_rows).sum()
+                df.collect()
+                    .await
+                    .expect("run")
+                    .iter()
+                    .map(RecordBatch::num_rows)
+                    .sum()
             });
             black_box(rows)
         });

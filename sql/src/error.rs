@@ -61,7 +61,9 @@ pub enum SqlError {
 impl Classify for SqlError {
     fn domain(&self) -> ErrorDomain {
         match self {
-            SqlError::Plan { .. } | SqlError::Eval { .. } | SqlError::Coerce { .. } => ErrorDomain::User,
+            SqlError::Plan { .. } | SqlError::Eval { .. } | SqlError::Coerce { .. } => {
+                ErrorDomain::User
+            }
             SqlError::Arrow { .. } | SqlError::Internal(_) => ErrorDomain::Internal,
         }
     }

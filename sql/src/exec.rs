@@ -46,27 +46,52 @@ pub struct SqlTransform {
 
 impl std::fmt::Debug for SqlTransform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqlTransform").field("rules", &self.rules.len()).field("tables", &self.tables.len()).finish()
+        f.debug_struct("SqlTransform")
+            .field("rules", &self.rules.len())
+            .field("tables", &self.tables.len())
+            .finish()
     }
 }
 
 impl SqlTransform {
-    pub(crate) fn new(rules: Arc<Vec<ParsedRule>>, state: Arc<SessionState>, router: Router) -> Self {
-        SqlTransform { rules, state, tables: HashMap::new(), router, scratch: Vec::new() }
+    pub(crate) fn new(
+        rules: Arc<Vec<ParsedRule>>,
+        state: Arc<SessionState>,
+        router: Router,
+    ) -> Self {
+        SqlTransform {
+            rules,
+            state,
+            tables: HashMap::new(),
+            router,
+            scratch: Vec::new(),
+        }
     }
 
     fn table_state(&mut self, id: &TableId) -> &mut TableState {
-        let rules = &self.rules;
-        self.tables.entry(id.clone()).or_insert_with(|| TableState {
-            // First matching rule only (Flink CDC 3.6).
-            rule: rules.iter().position(|r| r.selector.matches(id)),
-            plan: None,
-            out_version: 0,
-        })
+        if !self.tables.contains_key(id) {
+            // First matching rule only (Flink CDC 3.6), resolved once per table.
+            let rule = self.rules.iter().position(|r| r.selector.matches(id));
+            self.tables.insert(
+                id.clone(),
+                TableState {
+                    rule,
+                    plan: None,
+                    out_version: 0,
+                },
+            );
+        }
+        self.tables.get_mut(id).expect("inserted above")
     }
 
     /// Plans `input` and emits what the sink needs to see before data of the new shape.
-    fn replan(&mut self, input: &TableSchemaRef, upstream: Option<&SchemaChange>, seq: u64, out: &mut Vec<ChangeEvent>) -> Result<(), SqlError> {
+    fn replan(
+        &mut self,
+        input: &TableSchemaRef,
+        upstream: Option<&SchemaChange>,
+        seq: u64,
+        out: &mut Vec<ChangeEvent>,
+    ) -> Result<(), SqlError> {
         let state = Arc::clone(&self.state);
         let rules = Arc::clone(&self.rules);
         let ts = self.table_state(&input.id);
@@ -83,7 +108,10 @@ impl SqlTransform {
                     _ => Vec::new(),
                 };
                 let changes = diff(&old.out, &plan.out, &renames);
-                if changes.is_empty() && old.out.columns == plan.out.columns && old.out.primary_key == plan.out.primary_key {
+                if changes.is_empty()
+                    && old.out.columns == plan.out.columns
+                    && old.out.primary_key == plan.out.primary_key
+                {
                     plan.out = Arc::clone(&old.out);
                 } else {
                     ts.out_version += 1;
@@ -102,7 +130,11 @@ impl SqlTransform {
         Ok(())
     }
 
-    fn transform(&mut self, event: ChangeEvent, out: &mut Vec<ChangeEvent>) -> Result<(), SqlError> {
+    fn transform(
+        &mut self,
+        event: ChangeEvent,
+        out: &mut Vec<ChangeEvent>,
+    ) -> Result<(), SqlError> {
         match event {
             ChangeEvent::CreateTable(schema) => {
                 let ts = self.table_state(&schema.id);
@@ -114,20 +146,45 @@ impl SqlTransform {
                 ts.plan = None;
                 self.replan(&schema, None, 0, out)
             }
-            ChangeEvent::SchemaChange { table, change, schema, seq } => {
+            ChangeEvent::SchemaChange {
+                table,
+                change,
+                schema,
+                seq,
+            } => {
                 let ts = self.table_state(&table);
                 if ts.rule.is_none() {
-                    out.push(ChangeEvent::SchemaChange { table, change, schema, seq });
+                    out.push(ChangeEvent::SchemaChange {
+                        table,
+                        change,
+                        schema,
+                        seq,
+                    });
                     return Ok(());
                 }
                 match change {
-                    SchemaChange::TruncateTable | SchemaChange::DropTable | SchemaChange::AlterTableComment { .. } => {
-                        if ts.plan.as_ref().is_none_or(|p| p.input_version != schema.version) {
+                    SchemaChange::TruncateTable
+                    | SchemaChange::DropTable
+                    | SchemaChange::AlterTableComment { .. } => {
+                        if ts
+                            .plan
+                            .as_ref()
+                            .is_none_or(|p| p.input_version != schema.version)
+                        {
                             self.replan(&schema, None, seq, out)?;
                         }
                         let ts = self.table_state(&table);
-                        let out_schema = ts.plan.as_ref().map(|p| Arc::clone(&p.out)).unwrap_or(schema);
-                        out.push(ChangeEvent::SchemaChange { table: out_schema.id.clone(), change, schema: out_schema, seq });
+                        let out_schema = ts
+                            .plan
+                            .as_ref()
+                            .map(|p| Arc::clone(&p.out))
+                            .unwrap_or(schema);
+                        out.push(ChangeEvent::SchemaChange {
+                            table: out_schema.id.clone(),
+                            change,
+                            schema: out_schema,
+                            seq,
+                        });
                         Ok(())
                     }
                     other => self.replan(&schema, Some(&other), seq, out),
@@ -139,12 +196,19 @@ impl SqlTransform {
                     out.push(ChangeEvent::Data(batch));
                     return Ok(());
                 };
-                if ts.plan.as_ref().is_none_or(|p| p.input_version != batch.table.version) {
+                if ts
+                    .plan
+                    .as_ref()
+                    .is_none_or(|p| p.input_version != batch.table.version)
+                {
                     let table = Arc::clone(&batch.table);
                     self.replan(&table, None, batch.seq, out)?;
                 }
                 let ts = self.table_state(&batch.table.id);
-                let plan = ts.plan.as_ref().ok_or_else(|| SqlError::Internal("plan missing after replan".into()))?;
+                let plan = ts
+                    .plan
+                    .as_ref()
+                    .ok_or_else(|| SqlError::Internal("plan missing after replan".into()))?;
                 let (seq, offset) = (batch.seq, batch.offset.clone());
                 match eval(plan, rule, batch)? {
                     Some(b) => out.push(ChangeEvent::Data(b)),
@@ -165,7 +229,11 @@ impl SqlTransform {
 }
 
 impl Transform for SqlTransform {
-    fn apply(&mut self, event: ChangeEvent, out: &mut Vec<ChangeEvent>) -> cdcflow_engine::Result<()> {
+    fn apply(
+        &mut self,
+        event: ChangeEvent,
+        out: &mut Vec<ChangeEvent>,
+    ) -> cdcflow_engine::Result<()> {
         let mut tmp = std::mem::take(&mut self.scratch);
         tmp.clear();
         let res = self.transform(event, &mut tmp);
@@ -186,7 +254,10 @@ impl Transform for SqlTransform {
 ///
 /// Every row stays exactly when its own image passes (NULL does not pass); for an update pair
 /// whose images disagree only the ops change: the kept `-U` becomes `-D`, the kept `+U` `+I`.
-pub(crate) fn decide(ops: &Int8Array, pass: &BooleanArray) -> (Option<BooleanArray>, Option<Int8Array>) {
+pub(crate) fn decide(
+    ops: &Int8Array,
+    pass: &BooleanArray,
+) -> (Option<BooleanArray>, Option<Int8Array>) {
     let n = ops.len();
     let keep: BooleanBuffer = match pass.nulls() {
         Some(nulls) => pass.values() & nulls.inner(),
@@ -215,33 +286,59 @@ pub(crate) fn decide(ops: &Int8Array, pass: &BooleanArray) -> (Option<BooleanArr
     (keep, new_ops.map(Int8Array::from))
 }
 
-fn eval_err(plan: &TablePlan, rule: usize, what: &'static str) -> impl Fn(datafusion::error::DataFusionError) -> SqlError {
+fn eval_err(
+    plan: &TablePlan,
+    rule: usize,
+    what: &'static str,
+) -> impl Fn(datafusion::error::DataFusionError) -> SqlError {
     let table = plan.out.id.to_string();
-    move |source| SqlError::Eval { table: table.clone(), rule, what, source }
+    move |source| SqlError::Eval {
+        table: table.clone(),
+        rule,
+        what,
+        source,
+    }
 }
 
 /// Evaluates one batch; `None` when no row survives.
-fn eval(plan: &TablePlan, rule: usize, batch: ChangeBatch) -> Result<Option<ChangeBatch>, SqlError> {
-    let arrow_err = |source| SqlError::Arrow { table: batch.table.id.to_string(), source };
+fn eval(
+    plan: &TablePlan,
+    rule: usize,
+    batch: ChangeBatch,
+) -> Result<Option<ChangeBatch>, SqlError> {
+    let arrow_err = |source| SqlError::Arrow {
+        table: batch.table.id.to_string(),
+        source,
+    };
     let rb = &batch.data;
     let n = rb.num_rows();
     let ncols = rb.num_columns();
     if ncols < 2 {
-        return Err(SqlError::Internal(format!("batch of {} has no system columns", batch.table.id)));
+        return Err(SqlError::Internal(format!(
+            "batch of {} has no system columns",
+            batch.table.id
+        )));
     }
     let ops = rb
         .column(ncols - 2)
         .as_any()
         .downcast_ref::<Int8Array>()
-        .ok_or_else(|| SqlError::Internal(format!("op column of {} is not Int8", batch.table.id)))?;
+        .ok_or_else(|| {
+            SqlError::Internal(format!("op column of {} is not Int8", batch.table.id))
+        })?;
 
     let (keep, new_ops) = match &plan.filter {
         None => (None, None),
         Some(f) => {
-            let m = f.evaluate(rb).and_then(|v| v.into_array(n)).map_err(eval_err(plan, rule, "filter"))?;
-            let m = m
-                .as_boolean_opt()
-                .ok_or_else(|| SqlError::Plan { table: batch.table.id.to_string(), rule, message: "filter is not a boolean expression".into() })?;
+            let m = f
+                .evaluate(rb)
+                .and_then(|v| v.into_array(n))
+                .map_err(eval_err(plan, rule, "filter"))?;
+            let m = m.as_boolean_opt().ok_or_else(|| SqlError::Plan {
+                table: batch.table.id.to_string(),
+                rule,
+                message: "filter is not a boolean expression".into(),
+            })?;
             decide(ops, m)
         }
     };
@@ -268,14 +365,23 @@ fn eval(plan: &TablePlan, rule: usize, batch: ChangeBatch) -> Result<Option<Chan
         cols.extend(input.columns()[..ncols - 2].iter().cloned());
     } else {
         for c in &plan.columns {
-            let v = c.evaluate(&input).and_then(|v| v.into_array(n)).map_err(eval_err(plan, rule, "projection"))?;
+            let v = c
+                .evaluate(&input)
+                .and_then(|v| v.into_array(n))
+                .map_err(eval_err(plan, rule, "projection"))?;
             cols.push(v);
         }
     }
     let mut op_col = Arc::clone(input.column(ncols - 2));
     if plan.soft_delete {
         let o = op_col.as_primitive::<arrow::datatypes::Int8Type>();
-        let converted: Int8Array = o.unary(|v| if v == Op::Delete as i8 { Op::Insert as i8 } else { v });
+        let converted: Int8Array = o.unary(|v| {
+            if v == Op::Delete as i8 {
+                Op::Insert as i8
+            } else {
+                v
+            }
+        });
         op_col = Arc::new(converted);
     }
     cols.push(op_col);
@@ -284,7 +390,12 @@ fn eval(plan: &TablePlan, rule: usize, batch: ChangeBatch) -> Result<Option<Chan
     if data.num_rows() == 0 {
         return Ok(None);
     }
-    Ok(Some(ChangeBatch { table: Arc::clone(&plan.out), data, seq: batch.seq, offset: batch.offset }))
+    Ok(Some(ChangeBatch {
+        table: Arc::clone(&plan.out),
+        data,
+        seq: batch.seq,
+        offset: batch.offset,
+    }))
 }
 
 #[cfg(test)]
@@ -294,11 +405,26 @@ mod tests {
     #[test]
     fn update_leaving_the_filter_becomes_delete_of_before() {
         let ops = Int8Array::from(vec![1, 2, 1, 2, 0, 3]);
-        let pass = BooleanArray::from(vec![Some(true), Some(false), Some(false), Some(true), None, Some(true)]);
+        let pass = BooleanArray::from(vec![
+            Some(true),
+            Some(false),
+            Some(false),
+            Some(true),
+            None,
+            Some(true),
+        ]);
         let (keep, new_ops) = decide(&ops, &pass);
-        let keep: Vec<bool> = keep.expect("some rows drop").iter().map(|v| v.unwrap_or(false)).collect();
+        let keep: Vec<bool> = keep
+            .expect("some rows drop")
+            .iter()
+            .map(|v| v.unwrap_or(false))
+            .collect();
         assert_eq!(keep, vec![true, false, false, true, false, true]);
         let o = new_ops.expect("ops rewritten");
-        assert_eq!(o.values().to_vec(), vec![3, 2, 1, 0, 0, 3], "-U kept as -D, +U kept as +I");
+        assert_eq!(
+            o.values().to_vec(),
+            vec![3, 2, 1, 0, 0, 3],
+            "-U kept as -D, +U kept as +I"
+        );
     }
 }

@@ -27,7 +27,9 @@ pub mod selector;
 use std::sync::Arc;
 
 use cdcflow_engine::component::{PassThrough, Transform};
-use cdcflow_engine::config::{Diagnostic, Diagnostics, Location, PipelineOptions, RouteDef, RouteMode, TransformDef};
+use cdcflow_engine::config::{
+    Diagnostic, Diagnostics, Location, PipelineOptions, RouteDef, RouteMode, TransformDef,
+};
 use datafusion::execution::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -101,15 +103,21 @@ pub fn compile(
                 loc: Location::default(),
                 path: "pipeline.local-time-zone".into(),
                 message: format!("unknown time zone `{z}`"),
-                hint: Some("use an IANA name such as `Asia/Shanghai` or an offset such as `GMT-08:00`".into()),
+                hint: Some(
+                    "use an IANA name such as `Asia/Shanghai` or an offset such as `GMT-08:00`"
+                        .into(),
+                ),
             });
             Zone::Fixed(0)
         }),
         None => Zone::system_default(),
     };
 
-    let rules: Vec<ParsedRule> =
-        transforms.iter().enumerate().filter_map(|(i, t)| parse::parse_rule(i, t, file, &mut diags)).collect();
+    let rules: Vec<ParsedRule> = transforms
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| parse::parse_rule(i, t, file, &mut diags))
+        .collect();
 
     let mut compiled_routes = Vec::with_capacity(routes.len());
     for (i, r) in routes.iter().enumerate() {
@@ -142,7 +150,9 @@ pub fn compile(
                     file: file.to_string(),
                     loc: r.sink_table.loc,
                     path: format!("{path}.sink-table"),
-                    message: "capture group references (`$n`) cannot be combined with replace-symbol".into(),
+                    message:
+                        "capture group references (`$n`) cannot be combined with replace-symbol"
+                            .into(),
                     hint: None,
                 });
             }
@@ -151,7 +161,11 @@ pub fn compile(
             compiled_routes.push(RouteRule {
                 index: i,
                 pattern,
-                sink: if r.replace_symbol.is_some() { r.sink_table.value.clone() } else { java_replacement(&r.sink_table.value) },
+                sink: if r.replace_symbol.is_some() {
+                    r.sink_table.value.clone()
+                } else {
+                    java_replacement(&r.sink_table.value)
+                },
                 replace_symbol: r.replace_symbol.as_ref().map(|s| s.value.clone()),
             });
         }

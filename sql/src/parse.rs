@@ -20,8 +20,13 @@ use crate::functions;
 use crate::selector::TableSelector;
 
 /// Metadata columns every transform can read (Flink CDC §4.3), plus MySQL's `op_ts`.
-pub const METADATA_COLUMNS: &[&str] =
-    &["__namespace_name__", "__schema_name__", "__table_name__", "__data_event_type__", "op_ts"];
+pub const METADATA_COLUMNS: &[&str] = &[
+    "__namespace_name__",
+    "__schema_name__",
+    "__table_name__",
+    "__data_event_type__",
+    "op_ts",
+];
 
 /// One item of a projection list.
 #[derive(Debug, Clone)]
@@ -31,7 +36,7 @@ pub(crate) enum ProjItem {
     /// An expression with its output column name.
     Expr {
         /// The parsed expression.
-        expr: SqlExpr,
+        expr: Box<SqlExpr>,
         /// Output column name (the alias, the column name, or the expression text).
         name: String,
     },
@@ -51,7 +56,10 @@ pub(crate) struct ParsedRule {
     /// `primary-keys` override.
     pub primary_keys: Option<Vec<String>>,
     /// `partition-keys` (kept for sinks that use them; Doris and StarRocks ignore it).
-    #[expect(dead_code, reason = "validated and kept for lake sinks; Doris/StarRocks do not read it")]
+    #[expect(
+        dead_code,
+        reason = "validated and kept for lake sinks; Doris/StarRocks do not read it"
+    )]
     pub partition_keys: Vec<String>,
     /// `table-options` pairs.
     #[expect(dead_code, reason = "validated; TableSchema has no options field yet")]
@@ -68,12 +76,23 @@ struct Reporter<'a> {
 
 impl Reporter<'_> {
     fn push(&mut self, loc: Location, path: String, message: String, hint: Option<String>) {
-        self.diags.push(Diagnostic { file: self.file.to_string(), loc, path, message, hint });
+        self.diags.push(Diagnostic {
+            file: self.file.to_string(),
+            loc,
+            path,
+            message,
+            hint,
+        });
     }
 }
 
 /// Validates one `transform:` rule; `None` (with diagnostics) when it is invalid.
-pub(crate) fn parse_rule(index: usize, def: &TransformDef, file: &str, diags: &mut Diagnostics) -> Option<ParsedRule> {
+pub(crate) fn parse_rule(
+    index: usize,
+    def: &TransformDef,
+    file: &str,
+    diags: &mut Diagnostics,
+) -> Option<ParsedRule> {
     let before = diags.0.len();
     let mut rep = Reporter { file, diags };
     let path = format!("transform[{index}]");
@@ -81,7 +100,12 @@ pub(crate) fn parse_rule(index: usize, def: &TransformDef, file: &str, diags: &m
     let selector = match TableSelector::parse(&def.source_table.value) {
         Ok(s) => Some(s),
         Err(msg) => {
-            rep.push(def.source_table.loc, format!("{path}.source-table"), msg, None);
+            rep.push(
+                def.source_table.loc,
+                format!("{path}.source-table"),
+                msg,
+                None,
+            );
             None
         }
     };
@@ -94,7 +118,9 @@ pub(crate) fn parse_rule(index: usize, def: &TransformDef, file: &str, diags: &m
     };
 
     let filter = match &def.filter {
-        Some(text) if !text.text.trim().is_empty() => parse_filter(text, &format!("{path}.filter"), &mut rep),
+        Some(text) if !text.text.trim().is_empty() => {
+            parse_filter(text, &format!("{path}.filter"), &mut rep)
+        }
         _ => None,
     };
 
@@ -136,10 +162,19 @@ pub(crate) fn parse_rule(index: usize, def: &TransformDef, file: &str, diags: &m
         }
     }
 
-    let delimiter = def.table_options_delimiter.as_ref().map(|d| d.value.clone()).unwrap_or_else(|| ",".into());
+    let delimiter = def
+        .table_options_delimiter
+        .as_ref()
+        .map(|d| d.value.clone())
+        .unwrap_or_else(|| ",".into());
     let mut table_options = BTreeMap::new();
     if let Some(opts) = &def.table_options {
-        for pair in opts.value.split(delimiter.as_str()).map(str::trim).filter(|p| !p.is_empty()) {
+        for pair in opts
+            .value
+            .split(delimiter.as_str())
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             match pair.split_once('=') {
                 Some((k, v)) => {
                     table_options.insert(k.trim().to_string(), v.trim().to_string());
@@ -153,7 +188,11 @@ pub(crate) fn parse_rule(index: usize, def: &TransformDef, file: &str, diags: &m
             }
         }
     }
-    let partition_keys = def.partition_keys.as_ref().map(|s| split_list(&s.value, ',')).unwrap_or_default();
+    let partition_keys = def
+        .partition_keys
+        .as_ref()
+        .map(|s| split_list(&s.value, ','))
+        .unwrap_or_default();
 
     if diags.0.len() > before {
         return None;
@@ -171,7 +210,10 @@ pub(crate) fn parse_rule(index: usize, def: &TransformDef, file: &str, diags: &m
 }
 
 fn split_list(s: &str, sep: char) -> Vec<String> {
-    s.split(sep).map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
+    s.split(sep)
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 /// Maps a sqlparser (line, column) inside `text` (both 1-based) to a char offset.
@@ -214,7 +256,12 @@ fn report_parse_error(text: &ExprText, path: &str, err: &ParserError, rep: &mut 
         }
         None => (msg.clone(), text.location_of(0)),
     };
-    rep.push(loc, path.to_string(), format!("syntax error: {message}"), None);
+    rep.push(
+        loc,
+        path.to_string(),
+        format!("syntax error: {message}"),
+        None,
+    );
 }
 
 fn parser_for(text: &str) -> Result<Parser<'static>, ParserError> {
@@ -223,12 +270,22 @@ fn parser_for(text: &str) -> Result<Parser<'static>, ParserError> {
 }
 
 /// Reports anything left after a complete expression ("unexpected `x`").
-fn expect_end(parser: &mut Parser<'_>, text: &ExprText, path: &str, rep: &mut Reporter<'_>) -> bool {
+fn expect_end(
+    parser: &mut Parser<'_>,
+    text: &ExprText,
+    path: &str,
+    rep: &mut Reporter<'_>,
+) -> bool {
     let next = parser.peek_token();
     if next.token == Token::EOF {
         return true;
     }
-    rep.push(loc_of(text, next.span), path.to_string(), format!("syntax error: unexpected `{}`", next.token), None);
+    rep.push(
+        loc_of(text, next.span),
+        path.to_string(),
+        format!("syntax error: unexpected `{}`", next.token),
+        None,
+    );
     false
 }
 
@@ -274,9 +331,16 @@ fn parse_projection(text: &ExprText, path: &str, rep: &mut Reporter<'_>) -> Opti
                 };
                 (expr, name, None)
             }
-            SelectItem::ExprWithAlias { expr, alias } => (expr, alias.value.clone(), Some(alias.span)),
+            SelectItem::ExprWithAlias { expr, alias } => {
+                (expr, alias.value.clone(), Some(alias.span))
+            }
             SelectItem::ExprWithAliases { expr, aliases } => {
-                rep.push(loc_of(text, expr.span()), path.to_string(), "multiple aliases are not supported".into(), None);
+                rep.push(
+                    loc_of(text, expr.span()),
+                    path.to_string(),
+                    "multiple aliases are not supported".into(),
+                    None,
+                );
                 let name = aliases.first().map(|a| a.value.clone()).unwrap_or_default();
                 (expr, name, None)
             }
@@ -300,7 +364,10 @@ fn parse_projection(text: &ExprText, path: &str, rep: &mut Reporter<'_>) -> Opti
             );
         }
         check_expr(&expr, text, path, rep);
-        out.push(ProjItem::Expr { expr, name });
+        out.push(ProjItem::Expr {
+            expr: Box::new(expr),
+            name,
+        });
     }
     Some(out)
 }
@@ -329,7 +396,10 @@ fn parse_filter(text: &ExprText, path: &str, rep: &mut Reporter<'_>) -> Option<S
 }
 
 /// The closest candidate to `input`, when it is likely a typo.
-pub(crate) fn closest<'b>(input: &str, candidates: impl IntoIterator<Item = &'b str>) -> Option<&'b str> {
+pub(crate) fn closest<'b>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'b str>,
+) -> Option<&'b str> {
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
         let score = strsim::jaro_winkler(&input.to_ascii_lowercase(), &c.to_ascii_lowercase());
@@ -357,7 +427,8 @@ fn check_expr(expr: &SqlExpr, text: &ExprText, path: &str, rep: &mut Reporter<'_
                         loc_of(text, id.span),
                         path.to_string(),
                         format!("unknown metadata column `{v}`"),
-                        closest(v, METADATA_COLUMNS.iter().copied()).map(|c| format!("did you mean `{c}`?")),
+                        closest(v, METADATA_COLUMNS.iter().copied())
+                            .map(|c| format!("did you mean `{c}`?")),
                     );
                 }
             }
@@ -366,15 +437,29 @@ fn check_expr(expr: &SqlExpr, text: &ExprText, path: &str, rep: &mut Reporter<'_
                 rep.push(
                     loc_of(text, e.span()),
                     path.to_string(),
-                    format!("qualified column `{}` cannot exist in a transform", name.join(".")),
-                    ids.last().map(|l| format!("write the column name alone: `{}`", l.value)),
+                    format!(
+                        "qualified column `{}` cannot exist in a transform",
+                        name.join(".")
+                    ),
+                    ids.last()
+                        .map(|l| format!("write the column name alone: `{}`", l.value)),
                 );
             }
             SqlExpr::Subquery(_) | SqlExpr::Exists { .. } | SqlExpr::InSubquery { .. } => {
-                rep.push(loc_of(text, e.span()), path.to_string(), "subqueries are not supported in transforms".into(), None);
+                rep.push(
+                    loc_of(text, e.span()),
+                    path.to_string(),
+                    "subqueries are not supported in transforms".into(),
+                    None,
+                );
             }
             SqlExpr::Wildcard(_) | SqlExpr::QualifiedWildcard(..) => {
-                rep.push(loc_of(text, e.span()), path.to_string(), "`*` is only allowed as a projection item".into(), None);
+                rep.push(
+                    loc_of(text, e.span()),
+                    path.to_string(),
+                    "`*` is only allowed as a projection item".into(),
+                    None,
+                );
             }
             _ => {}
         }
@@ -385,26 +470,45 @@ fn check_expr(expr: &SqlExpr, text: &ExprText, path: &str, rep: &mut Reporter<'_
 fn check_function(func: &ast::Function, text: &ExprText, path: &str, rep: &mut Reporter<'_>) {
     let loc = loc_of(text, func.name.span());
     if func.name.0.len() != 1 {
-        rep.push(loc, path.to_string(), format!("unknown function `{}`", func.name), None);
+        rep.push(
+            loc,
+            path.to_string(),
+            format!("unknown function `{}`", func.name),
+            None,
+        );
         return;
     }
-    let name = func.name.0[0].as_ident().map(|i| i.value.clone()).unwrap_or_else(|| func.name.to_string());
+    let name = func.name.0[0]
+        .as_ident()
+        .map(|i| i.value.clone())
+        .unwrap_or_else(|| func.name.to_string());
     let Some(spec) = functions::lookup(&name) else {
         rep.push(
             loc,
             path.to_string(),
             format!("unknown function `{name}`"),
-            closest(&name, functions::SUPPORTED.iter().map(|s| s.name)).map(|c| format!("did you mean `{}`?", c.to_uppercase())),
+            closest(&name, functions::SUPPORTED.iter().map(|s| s.name))
+                .map(|c| format!("did you mean `{}`?", c.to_uppercase())),
         );
         return;
     };
     if func.over.is_some() {
-        rep.push(loc, path.to_string(), format!("`{name}` cannot be used as a window function"), None);
+        rep.push(
+            loc,
+            path.to_string(),
+            format!("`{name}` cannot be used as a window function"),
+            None,
+        );
     }
     let argc = match &func.args {
         FunctionArguments::None => 0,
         FunctionArguments::Subquery(_) => {
-            rep.push(loc, path.to_string(), "subqueries are not supported in transforms".into(), None);
+            rep.push(
+                loc,
+                path.to_string(),
+                "subqueries are not supported in transforms".into(),
+                None,
+            );
             return;
         }
         FunctionArguments::List(list) => list.args.len(),
@@ -418,7 +522,10 @@ fn check_function(func: &ast::Function, text: &ExprText, path: &str, rep: &mut R
         rep.push(
             loc,
             path.to_string(),
-            format!("function `{}` takes {expected} argument(s), got {argc}", name.to_uppercase()),
+            format!(
+                "function `{}` takes {expected} argument(s), got {argc}",
+                name.to_uppercase()
+            ),
             None,
         );
     }
@@ -432,7 +539,12 @@ mod tests {
         ExprText {
             text: s.to_string(),
             loc: Location { line, column: col },
-            char_locs: (0..s.chars().count()).map(|i| Location { line, column: col + i }).collect(),
+            char_locs: (0..s.chars().count())
+                .map(|i| Location {
+                    line,
+                    column: col + i,
+                })
+                .collect(),
         }
     }
 
@@ -445,10 +557,20 @@ mod tests {
     #[test]
     fn unknown_function_is_reported_at_its_name() {
         let mut diags = Diagnostics::default();
-        let mut rep = Reporter { file: "p.yaml", diags: &mut diags };
+        let mut rep = Reporter {
+            file: "p.yaml",
+            diags: &mut diags,
+        };
         let t = text("id > 1 AND fooo(id) = 2", 7, 13);
         assert!(parse_filter(&t, "transform[0].filter", &mut rep).is_none());
         assert_eq!(diags.0.len(), 1, "exactly one problem: {diags}");
-        assert_eq!(diags.0[0].loc, Location { line: 7, column: 13 + 11 }, "position of `fooo`");
+        assert_eq!(
+            diags.0[0].loc,
+            Location {
+                line: 7,
+                column: 13 + 11
+            },
+            "position of `fooo`"
+        );
     }
 }

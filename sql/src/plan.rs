@@ -19,8 +19,10 @@ use cdcflow_engine::{ColumnDef, TableSchema, TableSchemaRef};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema, Result as DfResult, ScalarValue};
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, Operator, ScalarUDF, case, lit, when};
 use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::logical_expr::{
+    BinaryExpr, Expr, ExprSchemable, Operator, ScalarUDF, case, lit, when,
+};
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{Column as PhysColumn, cast};
@@ -59,7 +61,11 @@ pub(crate) fn plan_table(
     out_version: u64,
 ) -> Result<TablePlan, SqlError> {
     let table = input.id.to_string();
-    let err = |message: String| SqlError::Plan { table: table.clone(), rule: rule.index, message };
+    let err = |message: String| SqlError::Plan {
+        table: table.clone(),
+        rule: rule.index,
+        message,
+    };
     let df = |e: datafusion::error::DataFusionError| SqlError::Plan {
         table: input.id.to_string(),
         rule: rule.index,
@@ -68,8 +74,11 @@ pub(crate) fn plan_table(
 
     // The planning schema: user columns (with their declared nullability), the system columns,
     // and the metadata columns that no user column shadows.
-    let mut fields: Vec<Field> =
-        input.columns.iter().map(|c| Field::new(&c.name, c.data_type.arrow_type(), c.nullable)).collect();
+    let mut fields: Vec<Field> = input
+        .columns
+        .iter()
+        .map(|c| Field::new(&c.name, c.data_type.arrow_type(), c.nullable))
+        .collect();
     fields.push(Field::new(OP_COLUMN, DataType::Int8, false));
     fields.push(Field::new(TS_COLUMN, DataType::Int64, false));
     let user_names: HashSet<&str> = input.columns.iter().map(|c| c.name.as_str()).collect();
@@ -79,11 +88,19 @@ pub(crate) fn plan_table(
             continue;
         }
         let (dt, nullable, replacement) = match *m {
-            "__namespace_name__" => (DataType::Utf8, true, lit(ScalarValue::Utf8(input.id.namespace.clone()))),
+            "__namespace_name__" => (
+                DataType::Utf8,
+                true,
+                lit(ScalarValue::Utf8(input.id.namespace.clone())),
+            ),
             "__schema_name__" => (DataType::Utf8, false, lit(input.id.schema.clone())),
             "__table_name__" => (DataType::Utf8, false, lit(input.id.table.clone())),
             "__data_event_type__" => (DataType::Utf8, false, event_type_expr()),
-            "op_ts" => (DataType::Int64, false, Expr::Column(Column::from_name(TS_COLUMN))),
+            "op_ts" => (
+                DataType::Int64,
+                false,
+                Expr::Column(Column::from_name(TS_COLUMN)),
+            ),
             _ => continue,
         };
         fields.push(Field::new(*m, dt, nullable));
@@ -91,7 +108,11 @@ pub(crate) fn plan_table(
     }
     let plan_arrow = Schema::new(fields);
     let plan_schema = DFSchema::try_from(plan_arrow.clone()).map_err(df)?;
-    let known: Vec<String> = plan_arrow.fields().iter().map(|f| f.name().clone()).collect();
+    let known: Vec<String> = plan_arrow
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
 
     let concat = state
         .scalar_functions()
@@ -103,7 +124,13 @@ pub(crate) fn plan_table(
         prepare_ast(&mut sql, &known);
         check_columns(&sql, &known).map_err(&err)?;
         let e = state
-            .create_logical_expr_from_sql_expr(ast::ExprWithAlias { expr: sql, alias: None }, schema)
+            .create_logical_expr_from_sql_expr(
+                ast::ExprWithAlias {
+                    expr: sql,
+                    alias: None,
+                },
+                schema,
+            )
             .map_err(df)?;
         for c in e.column_refs() {
             if schema.field_with_unqualified_name(&c.name).is_err() {
@@ -127,7 +154,11 @@ pub(crate) fn plan_table(
                     if outputs.iter().any(|(n, _, _)| n == &c.name) {
                         continue;
                     }
-                    outputs.push((c.name.clone(), Expr::Column(Column::from_name(&c.name)), Some(c.clone())));
+                    outputs.push((
+                        c.name.clone(),
+                        Expr::Column(Column::from_name(&c.name)),
+                        Some(c.clone()),
+                    ));
                 }
             }
             ProjItem::Expr { expr, name } => {
@@ -143,7 +174,11 @@ pub(crate) fn plan_table(
                 let is_self_ref = matches!(&e, Expr::Column(c) if &c.name == name);
                 if !is_self_ref {
                     let (_, field) = e.to_field(&plan_schema).map_err(df)?;
-                    alias_fields.push(Field::new(name, field.data_type().clone(), field.is_nullable()));
+                    alias_fields.push(Field::new(
+                        name,
+                        field.data_type().clone(),
+                        field.is_nullable(),
+                    ));
                     aliases.insert(name.clone(), e.clone());
                 }
                 // An alias that shadows a `*` column replaces it in place.
@@ -160,7 +195,11 @@ pub(crate) fn plan_table(
     let filter = match &rule.filter {
         None => None,
         Some(f) => {
-            let mut ext = plan_arrow.fields().iter().map(|f| f.as_ref().clone()).collect::<Vec<_>>();
+            let mut ext = plan_arrow
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect::<Vec<_>>();
             for af in &alias_fields {
                 if !ext.iter().any(|f| f.name() == af.name()) {
                     ext.push(af.clone());
@@ -173,7 +212,13 @@ pub(crate) fn plan_table(
             prepare_ast(&mut sql, &known_ext);
             check_columns(&sql, &known_ext).map_err(&err)?;
             let e = state
-                .create_logical_expr_from_sql_expr(ast::ExprWithAlias { expr: sql, alias: None }, &ext_schema)
+                .create_logical_expr_from_sql_expr(
+                    ast::ExprWithAlias {
+                        expr: sql,
+                        alias: None,
+                    },
+                    &ext_schema,
+                )
                 .map_err(df)?;
             for c in e.column_refs() {
                 if ext_schema.field_with_unqualified_name(&c.name).is_err() {
@@ -219,7 +264,14 @@ pub(crate) fn plan_table(
                 let dt = phys.data_type(&exec_schema).map_err(df)?;
                 let nullable = phys.nullable(&exec_schema).map_err(df)?;
                 let cdc = cdc_type_of(&dt);
-                ColumnDef { name: name.clone(), data_type: cdc, nullable, default: None, comment: None, source_type: text }
+                ColumnDef {
+                    name: name.clone(),
+                    data_type: cdc,
+                    nullable,
+                    default: None,
+                    comment: None,
+                    source_type: text,
+                }
             }
         };
         let want = def.data_type.arrow_type();
@@ -237,12 +289,16 @@ pub(crate) fn plan_table(
         Some(pks) => {
             for pk in pks {
                 if !names.contains(pk.as_str()) {
-                    return Err(err(format!("primary key column `{pk}` is not in the output")));
+                    return Err(err(format!(
+                        "primary key column `{pk}` is not in the output"
+                    )));
                 }
             }
             pks.clone()
         }
-        None if input.primary_key.iter().all(|k| names.contains(k.as_str())) => input.primary_key.clone(),
+        None if input.primary_key.iter().all(|k| names.contains(k.as_str())) => {
+            input.primary_key.clone()
+        }
         None => {
             tracing::warn!(table = %input.id, rule = rule.index, "Primary key columns are not all projected; the output has no key.");
             Vec::new()
@@ -258,10 +314,24 @@ pub(crate) fn plan_table(
         && defs.iter().zip(&input.columns).all(|(a, b)| a == b)
         && primary_key == input.primary_key
         && columns.iter().enumerate().all(|(i, c)| {
-            c.downcast_ref::<PhysColumn>().is_some_and(|c| c.index() == i)
+            c.downcast_ref::<PhysColumn>()
+                .is_some_and(|c| c.index() == i)
         });
-    let out = Arc::new(TableSchema::new(input.id.clone(), defs, primary_key, input.comment.clone(), out_version));
-    Ok(TablePlan { input_version: input.version, out, columns, filter, soft_delete: rule.soft_delete, identity })
+    let out = Arc::new(TableSchema::new(
+        input.id.clone(),
+        defs,
+        primary_key,
+        input.comment.clone(),
+        out_version,
+    ));
+    Ok(TablePlan {
+        input_version: input.version,
+        out,
+        columns,
+        filter,
+        soft_delete: rule.soft_delete,
+        identity,
+    })
 }
 
 /// `__data_event_type__` as an expression over the op column.
@@ -292,7 +362,15 @@ fn substitute(e: Expr, map: &HashMap<String, Expr>) -> DfResult<Expr> {
 }
 
 fn is_comparison(op: Operator) -> bool {
-    matches!(op, Operator::Eq | Operator::NotEq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq)
+    matches!(
+        op,
+        Operator::Eq
+            | Operator::NotEq
+            | Operator::Lt
+            | Operator::LtEq
+            | Operator::Gt
+            | Operator::GtEq
+    )
 }
 
 /// Applies Flink's semantics where DataFusion's differ: a comparison with NULL is FALSE (not
@@ -317,7 +395,11 @@ fn flinkify(e: Expr, positive: bool, schema: &DFSchema, concat: &Arc<ScalarUDF>)
                 return Ok(concat.call(vec![l, r]));
             }
             let out = Expr::BinaryExpr(BinaryExpr::new(Box::new(l), op, Box::new(r)));
-            if is_comparison(op) { wrap(out) } else { Ok(out) }
+            if is_comparison(op) {
+                wrap(out)
+            } else {
+                Ok(out)
+            }
         }
         Expr::ScalarFunction(f) if f.func.name() == functions::IF_PLACEHOLDER => {
             let mut args = f.args.into_iter();
@@ -326,16 +408,92 @@ fn flinkify(e: Expr, positive: bool, schema: &DFSchema, concat: &Arc<ScalarUDF>)
             };
             when(rec(c, true)?, rec(a, false)?).otherwise(rec(b, false)?)
         }
-        e @ (Expr::Like(_) | Expr::SimilarTo(_) | Expr::Between(_) | Expr::InList(_)) => {
-            let inner = e.map_children(|c| rec(c, false).map(Transformed::yes))?.data;
+        Expr::Like(mut like) if like.escape_char.is_some_and(|c| c != '\\') => {
+            // DataFusion only escapes with a backslash: re-escape a literal pattern.
+            let esc = like.escape_char.take().unwrap_or('\\');
+            if let Expr::Literal(ScalarValue::Utf8(Some(p)), meta) = like.pattern.as_ref() {
+                like.pattern = Box::new(Expr::Literal(
+                    ScalarValue::Utf8(Some(reescape(p, esc))),
+                    meta.clone(),
+                ));
+            } else {
+                return datafusion::common::plan_err!(
+                    "LIKE ... ESCAPE '{esc}' needs a constant pattern"
+                );
+            }
+            rec(Expr::Like(like), positive)
+        }
+        Expr::SimilarTo(mut like) => {
+            // DataFusion evaluates SIMILAR TO as an unanchored regex search; SQL means a full
+            // match where `%` and `_` are wildcards. Translate a constant pattern.
+            let Expr::Literal(ScalarValue::Utf8(Some(p)), meta) = like.pattern.as_ref() else {
+                return datafusion::common::plan_err!("SIMILAR TO needs a constant pattern");
+            };
+            let esc = like.escape_char.take();
+            like.pattern = Box::new(Expr::Literal(
+                ScalarValue::Utf8(Some(similar_to_regex(p, esc))),
+                meta.clone(),
+            ));
+            like.expr = Box::new(rec(*like.expr, false)?);
+            wrap(Expr::SimilarTo(like))
+        }
+        e @ (Expr::Like(_) | Expr::Between(_) | Expr::InList(_)) => {
+            let inner = e
+                .map_children(|c| rec(c, false).map(Transformed::yes))?
+                .data;
             wrap(inner)
         }
         // Calcite types an integer literal that fits in INT as INT, so `int_col + 1` stays INT.
         Expr::Literal(ScalarValue::Int64(Some(v)), meta) if i32::try_from(v).is_ok() => {
             Ok(Expr::Literal(ScalarValue::Int32(Some(v as i32)), meta))
         }
-        e => e.map_children(|c| rec(c, false).map(Transformed::yes)).map(|t| t.data),
+        e => e
+            .map_children(|c| rec(c, false).map(Transformed::yes))
+            .map(|t| t.data),
     }
+}
+
+/// Translates a SQL `SIMILAR TO` pattern into an anchored regex.
+fn similar_to_regex(p: &str, esc: Option<char>) -> String {
+    let mut out = String::from("^(?:");
+    let mut chars = p.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if Some(c) == esc => {
+                if let Some(n) = chars.next() {
+                    out.push_str(&regex::escape(&n.to_string()));
+                }
+            }
+            '%' => out.push_str(".*"),
+            '_' => out.push('.'),
+            '.' | '^' | '$' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push_str(")$");
+    out
+}
+
+/// Rewrites a LIKE pattern escaped with `esc` into one escaped with a backslash.
+fn reescape(p: &str, esc: char) -> String {
+    let mut out = String::with_capacity(p.len() + 2);
+    let mut chars = p.chars();
+    while let Some(c) = chars.next() {
+        if c == esc {
+            if let Some(n) = chars.next() {
+                out.push('\\');
+                out.push(n);
+            }
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Rewrites the AST before DataFusion sees it: case-insensitive column names (exact match
@@ -344,17 +502,17 @@ fn flinkify(e: Expr, positive: bool, schema: &DFSchema, concat: &Arc<ScalarUDF>)
 pub(crate) fn prepare_ast(expr: &mut SqlExpr, known: &[String]) {
     let _ = visit_expressions_mut(expr, |e| {
         match e {
-            SqlExpr::Identifier(id) => {
-                if !known.iter().any(|k| k == &id.value) {
-                    let lower = id.value.to_lowercase();
-                    let mut matches = known.iter().filter(|k| k.to_lowercase() == lower);
-                    if let (Some(m), None) = (matches.next(), matches.next()) {
-                        id.value = m.clone();
-                    }
+            SqlExpr::Identifier(id) if !known.iter().any(|k| k == &id.value) => {
+                let lower = id.value.to_lowercase();
+                let mut matches = known.iter().filter(|k| k.to_lowercase() == lower);
+                if let (Some(m), None) = (matches.next(), matches.next()) {
+                    id.value = m.clone();
                 }
             }
             SqlExpr::Function(func) if func.name.0.len() == 1 => {
-                let Some(ident) = func.name.0[0].as_ident() else { return ControlFlow::<()>::Continue(()) };
+                let Some(ident) = func.name.0[0].as_ident() else {
+                    return ControlFlow::<()>::Continue(());
+                };
                 let lower = ident.value.to_ascii_lowercase();
                 let mut dow = false;
                 if let Some(unit) = functions::date_part_unit(&lower) {
@@ -368,8 +526,9 @@ pub(crate) fn prepare_ast(expr: &mut SqlExpr, known: &[String]) {
                     func.name.0[0] = ObjectNamePart::Identifier(Ident::new(renamed));
                     if (lower == "timestampdiff" || lower == "timestampadd")
                         && let FunctionArguments::List(list) = &mut func.args
-                        && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Identifier(unit)))) =
-                            list.args.first()
+                        && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(
+                            SqlExpr::Identifier(unit),
+                        ))) = list.args.first()
                     {
                         let unit = unit.value.to_ascii_uppercase();
                         list.args[0] = string_arg(&unit);
@@ -415,7 +574,9 @@ fn check_columns(expr: &SqlExpr, known: &[String]) -> Result<(), String> {
 }
 
 fn string_arg(s: &str) -> FunctionArg {
-    FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::value(Value::SingleQuotedString(s.to_string()))))
+    FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::value(
+        Value::SingleQuotedString(s.to_string()),
+    )))
 }
 
 #[cfg(test)]
@@ -425,7 +586,12 @@ mod tests {
 
     #[test]
     fn schema_util_maps_back_to_the_same_arrow_type() {
-        for t in [CdcType::Int, CdcType::String, CdcType::Date, CdcType::Timestamp { precision: 6 }] {
+        for t in [
+            CdcType::Int,
+            CdcType::String,
+            CdcType::Date,
+            CdcType::Timestamp { precision: 6 },
+        ] {
             assert_eq!(cdc_type_of(&t.arrow_type()).arrow_type(), t.arrow_type());
         }
     }

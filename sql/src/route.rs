@@ -16,7 +16,9 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use arrow::compute::{CastOptions, cast_with_options};
 use cdcflow_engine::config::RouteMode;
-use cdcflow_engine::{ChangeBatch, ChangeEvent, SchemaChange, TableId, TableSchema, TableSchemaRef};
+use cdcflow_engine::{
+    ChangeBatch, ChangeEvent, SchemaChange, TableId, TableSchema, TableSchemaRef,
+};
 use regex::Regex;
 
 use crate::error::SqlError;
@@ -75,13 +77,25 @@ pub struct Router {
 }
 
 fn renamed(s: &TableSchema, id: &TableId, version: u64) -> TableSchemaRef {
-    Arc::new(TableSchema::new(id.clone(), s.columns.clone(), s.primary_key.clone(), s.comment.clone(), version))
+    Arc::new(TableSchema::new(
+        id.clone(),
+        s.columns.clone(),
+        s.primary_key.clone(),
+        s.comment.clone(),
+        version,
+    ))
 }
 
 impl Router {
     /// A router over compiled rules.
     pub fn new(rules: Arc<Vec<RouteRule>>, mode: RouteMode) -> Self {
-        Router { rules, mode, cache: HashMap::new(), sinks: HashMap::new(), last_seq: 0 }
+        Router {
+            rules,
+            mode,
+            cache: HashMap::new(),
+            sinks: HashMap::new(),
+            last_seq: 0,
+        }
     }
 
     /// The sink tables of a source table (itself when no rule matches).
@@ -121,7 +135,8 @@ impl Router {
             let mut inputs = BTreeMap::new();
             inputs.insert(upstream.id.clone(), Arc::clone(upstream));
             out.push(ChangeEvent::CreateTable(Arc::clone(&schema)));
-            self.sinks.insert(sink.clone(), SinkTable { schema, inputs });
+            self.sinks
+                .insert(sink.clone(), SinkTable { schema, inputs });
             return;
         };
         t.inputs.insert(upstream.id.clone(), Arc::clone(upstream));
@@ -132,7 +147,12 @@ impl Router {
             match change {
                 None => {
                     for c in diff(&t.schema, &new, &[]) {
-                        out.push(ChangeEvent::SchemaChange { table: sink.clone(), change: c, schema: Arc::clone(&new), seq });
+                        out.push(ChangeEvent::SchemaChange {
+                            table: sink.clone(),
+                            change: c,
+                            schema: Arc::clone(&new),
+                            seq,
+                        });
                     }
                 }
                 Some(c) => out.push(ChangeEvent::SchemaChange {
@@ -157,22 +177,47 @@ impl Router {
         if cols == t.schema.columns {
             return;
         }
-        let new = Arc::new(TableSchema::new(sink.clone(), cols, t.schema.primary_key.clone(), t.schema.comment.clone(), version));
+        let new = Arc::new(TableSchema::new(
+            sink.clone(),
+            cols,
+            t.schema.primary_key.clone(),
+            t.schema.comment.clone(),
+            version,
+        ));
         for c in diff(&t.schema, &new, &[]) {
-            out.push(ChangeEvent::SchemaChange { table: sink.clone(), change: c, schema: Arc::clone(&new), seq });
+            out.push(ChangeEvent::SchemaChange {
+                table: sink.clone(),
+                change: c,
+                schema: Arc::clone(&new),
+                seq,
+            });
         }
         t.schema = new;
     }
 
     /// Routes one event.
-    pub fn apply(&mut self, event: ChangeEvent, out: &mut Vec<ChangeEvent>) -> Result<(), SqlError> {
+    pub fn apply(
+        &mut self,
+        event: ChangeEvent,
+        out: &mut Vec<ChangeEvent>,
+    ) -> Result<(), SqlError> {
+        if self.rules.is_empty() {
+            // No routes: every table keeps its id and schema.
+            out.push(event);
+            return Ok(());
+        }
         match event {
             ChangeEvent::CreateTable(s) => {
                 for sink in self.route(&s.id) {
                     self.upstream_schema(&sink, &s, None, self.last_seq, out);
                 }
             }
-            ChangeEvent::SchemaChange { table, change, schema, seq } => {
+            ChangeEvent::SchemaChange {
+                table,
+                change,
+                schema,
+                seq,
+            } => {
                 self.last_seq = self.last_seq.max(seq);
                 for sink in self.route(&table) {
                     if self.sinks.contains_key(&sink) {
@@ -196,10 +241,9 @@ impl Router {
                         let table = Arc::clone(&batch.table);
                         self.upstream_schema(&sink, &table, None, batch.seq, out);
                     }
-                    let t = self
-                        .sinks
-                        .get(&sink)
-                        .ok_or_else(|| SqlError::Internal(format!("sink table {sink} not registered")))?;
+                    let t = self.sinks.get(&sink).ok_or_else(|| {
+                        SqlError::Internal(format!("sink table {sink} not registered"))
+                    })?;
                     out.push(ChangeEvent::Data(coerce(&batch, &t.schema)?));
                 }
             }
@@ -216,12 +260,20 @@ impl Router {
 /// Reshapes a batch into the sink table's schema (by column name).
 fn coerce(batch: &ChangeBatch, sink: &TableSchemaRef) -> Result<ChangeBatch, SqlError> {
     if batch.table.columns == sink.columns {
-        return Ok(ChangeBatch { table: Arc::clone(sink), data: batch.data.clone(), seq: batch.seq, offset: batch.offset.clone() });
+        return Ok(ChangeBatch {
+            table: Arc::clone(sink),
+            data: batch.data.clone(),
+            seq: batch.seq,
+            offset: batch.offset.clone(),
+        });
     }
     let rb = &batch.data;
     let n = rb.num_rows();
     let ncols = rb.num_columns();
-    let opts = CastOptions { safe: true, ..Default::default() };
+    let opts = CastOptions {
+        safe: true,
+        ..Default::default()
+    };
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(sink.columns.len() + 2);
     for c in &sink.columns {
         let want = c.data_type.arrow_type();
@@ -231,12 +283,13 @@ fn coerce(batch: &ChangeBatch, sink: &TableSchemaRef) -> Result<ChangeBatch, Sql
                 if a.data_type() == &want {
                     cols.push(Arc::clone(a));
                 } else {
-                    let v = cast_with_options(a, &want, &opts).map_err(|source| SqlError::Coerce {
-                        source_table: batch.table.id.to_string(),
-                        sink_table: sink.id.to_string(),
-                        column: c.name.clone(),
-                        source,
-                    })?;
+                    let v =
+                        cast_with_options(a, &want, &opts).map_err(|source| SqlError::Coerce {
+                            source_table: batch.table.id.to_string(),
+                            sink_table: sink.id.to_string(),
+                            column: c.name.clone(),
+                            source,
+                        })?;
                     cols.push(v);
                 }
             }
@@ -245,9 +298,17 @@ fn coerce(batch: &ChangeBatch, sink: &TableSchemaRef) -> Result<ChangeBatch, Sql
     }
     cols.push(Arc::clone(rb.column(ncols - 2)));
     cols.push(Arc::clone(rb.column(ncols - 1)));
-    let data = RecordBatch::try_new(Arc::clone(&sink.arrow), cols)
-        .map_err(|source| SqlError::Arrow { table: sink.id.to_string(), source })?;
-    Ok(ChangeBatch { table: Arc::clone(sink), data, seq: batch.seq, offset: batch.offset.clone() })
+    let data =
+        RecordBatch::try_new(Arc::clone(&sink.arrow), cols).map_err(|source| SqlError::Arrow {
+            table: sink.id.to_string(),
+            source,
+        })?;
+    Ok(ChangeBatch {
+        table: Arc::clone(sink),
+        data,
+        seq: batch.seq,
+        offset: batch.offset.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -267,18 +328,37 @@ mod tests {
     #[test]
     fn capture_groups_and_replace_symbol_resolve_like_flink() {
         let r = rule("db_(\\.*).(\\.*)_tbl", "sink_db_$1.sink_table_$2", None);
-        assert_eq!(r.resolve(&TableId::new("db_foo", "bar_tbl")), Some(TableId::new("sink_db_foo", "sink_table_bar")));
+        assert_eq!(
+            r.resolve(&TableId::new("db_foo", "bar_tbl")),
+            Some(TableId::new("sink_db_foo", "sink_table_bar"))
+        );
         let r = rule("mydb.\\.*", "ods_db.ods_<>", Some("<>"));
-        assert_eq!(r.resolve(&TableId::new("mydb", "users")), Some(TableId::new("ods_db", "ods_users")));
+        assert_eq!(
+            r.resolve(&TableId::new("mydb", "users")),
+            Some(TableId::new("ods_db", "ods_users"))
+        );
     }
 
     #[test]
     fn first_match_stops_and_all_match_fans_out() {
-        let rules = Arc::new(vec![rule("a.t", "x.one", None), rule("a.\\.*", "x.all", None)]);
+        let rules = Arc::new(vec![
+            rule("a.t", "x.one", None),
+            rule("a.\\.*", "x.all", None),
+        ]);
         let mut all = Router::new(Arc::clone(&rules), RouteMode::AllMatch);
-        assert_eq!(all.route(&TableId::new("a", "t")), vec![TableId::new("x", "one"), TableId::new("x", "all")]);
+        assert_eq!(
+            all.route(&TableId::new("a", "t")),
+            vec![TableId::new("x", "one"), TableId::new("x", "all")]
+        );
         let mut first = Router::new(rules, RouteMode::FirstMatch);
-        assert_eq!(first.route(&TableId::new("a", "t")), vec![TableId::new("x", "one")]);
-        assert_eq!(first.route(&TableId::new("b", "t")), vec![TableId::new("b", "t")], "unmatched keeps its id");
+        assert_eq!(
+            first.route(&TableId::new("a", "t")),
+            vec![TableId::new("x", "one")]
+        );
+        assert_eq!(
+            first.route(&TableId::new("b", "t")),
+            vec![TableId::new("b", "t")],
+            "unmatched keeps its id"
+        );
     }
 }

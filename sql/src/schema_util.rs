@@ -18,17 +18,33 @@ pub fn cdc_type_of(dt: &DataType) -> CdcType {
         DataType::Int16 | DataType::UInt8 => CdcType::SmallInt,
         DataType::Int32 | DataType::UInt16 => CdcType::Int,
         DataType::Int64 | DataType::UInt32 => CdcType::BigInt,
-        DataType::UInt64 => CdcType::Decimal { precision: 20, scale: 0 },
+        DataType::UInt64 => CdcType::Decimal {
+            precision: 20,
+            scale: 0,
+        },
         DataType::Float16 | DataType::Float32 => CdcType::Float,
         DataType::Float64 => CdcType::Double,
-        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => {
-            CdcType::Decimal { precision: *p, scale: (*s).max(0) as u8 }
-        }
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => CdcType::Bytes,
+        DataType::Decimal32(p, s)
+        | DataType::Decimal64(p, s)
+        | DataType::Decimal128(p, s)
+        | DataType::Decimal256(p, s) => CdcType::Decimal {
+            precision: *p,
+            scale: (*s).max(0) as u8,
+        },
+        DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => CdcType::Bytes,
         DataType::Date32 | DataType::Date64 => CdcType::Date,
-        DataType::Duration(u) | DataType::Time32(u) | DataType::Time64(u) => CdcType::Time { precision: precision(u) },
-        DataType::Timestamp(u, None) => CdcType::Timestamp { precision: precision(u) },
-        DataType::Timestamp(u, Some(_)) => CdcType::TimestampLtz { precision: precision(u) },
+        DataType::Duration(u) | DataType::Time32(u) | DataType::Time64(u) => CdcType::Time {
+            precision: precision(u),
+        },
+        DataType::Timestamp(u, None) => CdcType::Timestamp {
+            precision: precision(u),
+        },
+        DataType::Timestamp(u, Some(_)) => CdcType::TimestampLtz {
+            precision: precision(u),
+        },
         _ => CdcType::String,
     }
 }
@@ -36,7 +52,11 @@ pub fn cdc_type_of(dt: &DataType) -> CdcType {
 /// The changes that turn `old` into `new`, as events a sink can apply in order: renames (from
 /// `renames`, when they explain the difference), drops, type changes, then additions with their
 /// positions. Reordering alone produces no event.
-pub fn diff(old: &TableSchema, new: &TableSchema, renames: &[(String, String)]) -> Vec<SchemaChange> {
+pub fn diff(
+    old: &TableSchema,
+    new: &TableSchema,
+    renames: &[(String, String)],
+) -> Vec<SchemaChange> {
     let mut out = Vec::new();
     let mut cur: Vec<ColumnDef> = old.columns.clone();
     let applied: Vec<(String, String)> = renames
@@ -57,8 +77,11 @@ pub fn diff(old: &TableSchema, new: &TableSchema, renames: &[(String, String)]) 
         }
         out.push(SchemaChange::RenameColumn { renames: applied });
     }
-    let dropped: Vec<String> =
-        cur.iter().filter(|c| new.column_index(&c.name).is_none()).map(|c| c.name.clone()).collect();
+    let dropped: Vec<String> = cur
+        .iter()
+        .filter(|c| new.column_index(&c.name).is_none())
+        .map(|c| c.name.clone())
+        .collect();
     if !dropped.is_empty() {
         cur.retain(|c| !dropped.contains(&c.name));
         out.push(SchemaChange::DropColumn { columns: dropped });
@@ -75,7 +98,11 @@ pub fn diff(old: &TableSchema, new: &TableSchema, renames: &[(String, String)]) 
         if cur.iter().any(|c| c.name == n.name) {
             continue;
         }
-        let pos = if i == 0 { ColumnPosition::First } else { ColumnPosition::After(new.columns[i - 1].name.clone()) };
+        let pos = if i == 0 {
+            ColumnPosition::First
+        } else {
+            ColumnPosition::After(new.columns[i - 1].name.clone())
+        };
         added.push((n.clone(), pos));
     }
     if !added.is_empty() {
@@ -120,26 +147,53 @@ pub fn widen(a: &CdcType, b: &CdcType) -> CdcType {
     }
     match (a, b) {
         (x, y) if int_rank(x).is_some() && int_rank(y).is_some() => {
-            if int_rank(x) >= int_rank(y) { x.clone() } else { y.clone() }
+            if int_rank(x) >= int_rank(y) {
+                x.clone()
+            } else {
+                y.clone()
+            }
         }
-        (Decimal { precision: p1, scale: s1 }, Decimal { precision: p2, scale: s2 }) => {
+        (
+            Decimal {
+                precision: p1,
+                scale: s1,
+            },
+            Decimal {
+                precision: p2,
+                scale: s2,
+            },
+        ) => {
             let scale = (*s1).max(*s2);
             let int_digits = (p1 - s1).max(p2 - s2);
-            Decimal { precision: (int_digits + scale).min(38), scale }
+            Decimal {
+                precision: (int_digits + scale).min(38),
+                scale,
+            }
         }
-        (Decimal { precision, scale }, i) | (i, Decimal { precision, scale }) if int_rank(i).is_some() => {
+        (Decimal { precision, scale }, i) | (i, Decimal { precision, scale })
+            if int_rank(i).is_some() =>
+        {
             let int_digits = (precision - scale).max(int_digits(i));
-            Decimal { precision: (int_digits + scale).min(38), scale: *scale }
+            Decimal {
+                precision: (int_digits + scale).min(38),
+                scale: *scale,
+            }
         }
         (Float, i) | (i, Float) if matches!(i, TinyInt | SmallInt) => Float,
-        (Float | Double, x) | (x, Float | Double) if int_rank(x).is_some() || matches!(x, Decimal { .. } | Float | Double) => {
+        (Float | Double, x) | (x, Float | Double)
+            if int_rank(x).is_some() || matches!(x, Decimal { .. } | Float | Double) =>
+        {
             Double
         }
-        (Date, Timestamp { precision }) | (Timestamp { precision }, Date) => Timestamp { precision: *precision },
-        (Timestamp { precision: p1 }, Timestamp { precision: p2 }) => Timestamp { precision: (*p1).max(*p2) },
-        (x, y) if ts_precision(x).is_some() && ts_precision(y).is_some() => {
-            TimestampLtz { precision: ts_precision(x).max(ts_precision(y)).unwrap_or(0) }
-        }
+        (Date, Timestamp { precision }) | (Timestamp { precision }, Date) => Timestamp {
+            precision: *precision,
+        },
+        (Timestamp { precision: p1 }, Timestamp { precision: p2 }) => Timestamp {
+            precision: (*p1).max(*p2),
+        },
+        (x, y) if ts_precision(x).is_some() && ts_precision(y).is_some() => TimestampLtz {
+            precision: ts_precision(x).max(ts_precision(y)).unwrap_or(0),
+        },
         _ => String,
     }
 }
@@ -175,11 +229,36 @@ mod tests {
     #[test]
     fn widening_follows_flink_tree() {
         assert_eq!(widen(&CdcType::TinyInt, &CdcType::Int), CdcType::Int);
-        assert_eq!(widen(&CdcType::Int, &CdcType::Float), CdcType::Double, "INT skips FLOAT");
+        assert_eq!(
+            widen(&CdcType::Int, &CdcType::Float),
+            CdcType::Double,
+            "INT skips FLOAT"
+        );
         assert_eq!(widen(&CdcType::SmallInt, &CdcType::Float), CdcType::Float);
-        assert_eq!(widen(&CdcType::BigInt, &CdcType::Decimal { precision: 10, scale: 2 }), CdcType::Decimal { precision: 21, scale: 2 });
-        assert_eq!(widen(&CdcType::Date, &CdcType::Timestamp { precision: 3 }), CdcType::Timestamp { precision: 3 });
-        assert_eq!(widen(&CdcType::Varchar { length: 10 }, &CdcType::Varchar { length: 20 }), CdcType::String);
+        assert_eq!(
+            widen(
+                &CdcType::BigInt,
+                &CdcType::Decimal {
+                    precision: 10,
+                    scale: 2
+                }
+            ),
+            CdcType::Decimal {
+                precision: 21,
+                scale: 2
+            }
+        );
+        assert_eq!(
+            widen(&CdcType::Date, &CdcType::Timestamp { precision: 3 }),
+            CdcType::Timestamp { precision: 3 }
+        );
+        assert_eq!(
+            widen(
+                &CdcType::Varchar { length: 10 },
+                &CdcType::Varchar { length: 20 }
+            ),
+            CdcType::String
+        );
         assert_eq!(widen(&CdcType::Boolean, &CdcType::Int), CdcType::String);
     }
 }

@@ -45,8 +45,12 @@ impl TableSelector {
             let mut regexes = Vec::with_capacity(parts.len());
             for p in parts {
                 let pattern = p.replace("\\.", ".");
-                let re = Regex::new(&format!("(?i)^(?:{pattern})$"))
-                    .map_err(|e| format!("invalid pattern `{pattern}` in selector `{entry}` ({})", one_line(&e)))?;
+                let re = Regex::new(&format!("(?i)^(?:{pattern})$")).map_err(|e| {
+                    format!(
+                        "invalid pattern `{pattern}` in selector `{entry}` ({})",
+                        one_line(&e)
+                    )
+                })?;
                 regexes.push(re);
             }
             alternatives.push(regexes);
@@ -59,29 +63,45 @@ impl TableSelector {
 
     /// Whether the table id is selected.
     pub fn matches(&self, id: &TableId) -> bool {
-        self.alternatives.iter().any(|parts| match parts.as_slice() {
-            [t] => t.is_match(&id.table),
-            [s, t] => s.is_match(&id.schema) && t.is_match(&id.table),
-            [n, s, t] => {
-                id.namespace.as_deref().is_some_and(|ns| n.is_match(ns)) && s.is_match(&id.schema) && t.is_match(&id.table)
-            }
-            _ => false,
-        })
+        self.alternatives
+            .iter()
+            .any(|parts| match parts.as_slice() {
+                [t] => t.is_match(&id.table),
+                [s, t] => s.is_match(&id.schema) && t.is_match(&id.table),
+                [n, s, t] => {
+                    id.namespace.as_deref().is_some_and(|ns| n.is_match(ns))
+                        && s.is_match(&id.schema)
+                        && t.is_match(&id.table)
+                }
+                _ => false,
+            })
     }
 }
 
 /// The last line of a regex error (its multi-line form draws a caret under the pattern).
 fn one_line(e: &regex::Error) -> String {
     let s = e.to_string();
-    s.lines().last().unwrap_or_default().trim().trim_start_matches("error: ").to_string()
+    s.lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string()
 }
 
 /// Flink's route pattern conversion (`TableIdRouter`): `,` → `|`, an unescaped `.` is a literal
 /// dot, `\.` is the regex "any character". Anchored, case-sensitive.
 pub fn route_regex(pattern: &str) -> Result<Regex, String> {
-    let joined = pattern.split(',').map(str::trim).collect::<Vec<_>>().join("|");
+    let joined = pattern
+        .split(',')
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("|");
     const PLACEHOLDER: &str = "\u{0}DOT\u{0}";
-    let converted = joined.replace("\\.", PLACEHOLDER).replace('.', "\\.").replace(PLACEHOLDER, ".");
+    let converted = joined
+        .replace("\\.", PLACEHOLDER)
+        .replace('.', "\\.")
+        .replace(PLACEHOLDER, ".");
     Regex::new(&format!("^(?:{converted})$")).map_err(|e| {
         format!(
             "invalid route pattern `{pattern}` ({}); `.` separates db and table, write `\\.` for a regex dot",
@@ -96,7 +116,11 @@ pub fn parse_table_id(s: &str) -> TableId {
     match parts.as_slice() {
         [t] => TableId::new("", *t),
         [d, t] => TableId::new(*d, *t),
-        [n, d, rest @ ..] => TableId { namespace: Some((*n).to_string()), schema: (*d).to_string(), table: rest.join(".") },
+        [n, d, rest @ ..] => TableId {
+            namespace: Some((*n).to_string()),
+            schema: (*d).to_string(),
+            table: rest.join("."),
+        },
         [] => TableId::new("", ""),
     }
 }
@@ -110,13 +134,19 @@ mod tests {
         let s = TableSelector::parse("app_db.\\.*, bdb.user_table_[0-9]+").expect("valid");
         assert!(s.matches(&TableId::new("APP_DB", "orders")));
         assert!(s.matches(&TableId::new("bdb", "user_table_12")));
-        assert!(!s.matches(&TableId::new("bdb", "user_table_x")), "full match required");
+        assert!(
+            !s.matches(&TableId::new("bdb", "user_table_x")),
+            "full match required"
+        );
         assert!(!s.matches(&TableId::new("other", "orders")));
     }
 
     #[test]
     fn route_patterns_swap_dot_meanings() {
-        assert_eq!(route_regex("foo.bar").expect("valid").as_str(), "^(?:foo\\.bar)$");
+        assert_eq!(
+            route_regex("foo.bar").expect("valid").as_str(),
+            "^(?:foo\\.bar)$"
+        );
         let re = route_regex("db.\\.*").expect("valid");
         assert!(re.is_match("db.anything"));
         assert!(!re.is_match("dbXanything"), "an unescaped dot is literal");

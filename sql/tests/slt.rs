@@ -28,17 +28,34 @@ use arrow::compute::cast;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use cdcflow_engine::change::ColumnPosition;
 use cdcflow_engine::component::Transform;
-use cdcflow_engine::config::{ExprText, Location, PipelineOptions, RouteDef, RouteMode, Spanned, TransformDef};
+use cdcflow_engine::config::{
+    ExprText, Location, PipelineOptions, RouteDef, RouteMode, Spanned, TransformDef,
+};
 use cdcflow_engine::error::ErrorChain;
-use cdcflow_engine::{CdcType, ChangeBatch, ChangeEvent, ColumnDef, Op, SchemaChange, TableId, TableSchema, TableSchemaRef};
+use cdcflow_engine::{
+    CdcType, ChangeBatch, ChangeEvent, ColumnDef, Op, SchemaChange, TableId, TableSchema,
+    TableSchemaRef,
+};
 use cdcflow_sql::schema_util::diff;
 use cdcflow_sql::selector::parse_table_id;
 
 /// One input the case feeds to the transform.
 enum Input {
-    Table { id: TableId, columns: Vec<ColumnDef>, pk: Vec<String> },
-    Alter { id: TableId, columns: Vec<ColumnDef>, pk: Vec<String>, renames: Vec<(String, String)> },
-    Data { id: TableId, rows: Vec<(Op, i64, Vec<String>)> },
+    Table {
+        id: TableId,
+        columns: Vec<ColumnDef>,
+        pk: Vec<String>,
+    },
+    Alter {
+        id: TableId,
+        columns: Vec<ColumnDef>,
+        pk: Vec<String>,
+        renames: Vec<(String, String)>,
+    },
+    Data {
+        id: TableId,
+        rows: Vec<(Op, i64, Vec<String>)>,
+    },
 }
 
 #[derive(Default)]
@@ -63,14 +80,22 @@ fn expr_text(text: &str, line: usize, column: usize) -> ExprText {
     ExprText {
         text: text.to_string(),
         loc: loc(line, column),
-        char_locs: (0..text.chars().count()).map(|i| loc(line, column + i)).collect(),
+        char_locs: (0..text.chars().count())
+            .map(|i| loc(line, column + i))
+            .collect(),
     }
 }
 
 fn parse_type(t: &str) -> Result<CdcType, String> {
     let t = t.trim().to_ascii_uppercase();
     let (name, args) = match t.split_once('(') {
-        Some((n, rest)) => (n.trim().to_string(), rest.trim_end_matches(')').split(',').map(|a| a.trim().parse::<u32>().map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?),
+        Some((n, rest)) => (
+            n.trim().to_string(),
+            rest.trim_end_matches(')')
+                .split(',')
+                .map(|a| a.trim().parse::<u32>().map_err(|e| e.to_string()))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
         None => (t.clone(), Vec::new()),
     };
     let a = |i: usize, d: u32| args.get(i).copied().unwrap_or(d);
@@ -82,15 +107,24 @@ fn parse_type(t: &str) -> Result<CdcType, String> {
         "BIGINT" => CdcType::BigInt,
         "FLOAT" => CdcType::Float,
         "DOUBLE" => CdcType::Double,
-        "DECIMAL" => CdcType::Decimal { precision: a(0, 10) as u8, scale: a(1, 0) as u8 },
+        "DECIMAL" => CdcType::Decimal {
+            precision: a(0, 10) as u8,
+            scale: a(1, 0) as u8,
+        },
         "CHAR" => CdcType::Char { length: a(0, 1) },
         "VARCHAR" => CdcType::Varchar { length: a(0, 255) },
         "STRING" => CdcType::String,
         "BYTES" => CdcType::Bytes,
         "DATE" => CdcType::Date,
-        "TIME" => CdcType::Time { precision: a(0, 0) as u8 },
-        "TIMESTAMP" => CdcType::Timestamp { precision: a(0, 6) as u8 },
-        "TIMESTAMP_LTZ" => CdcType::TimestampLtz { precision: a(0, 6) as u8 },
+        "TIME" => CdcType::Time {
+            precision: a(0, 0) as u8,
+        },
+        "TIMESTAMP" => CdcType::Timestamp {
+            precision: a(0, 6) as u8,
+        },
+        "TIMESTAMP_LTZ" => CdcType::TimestampLtz {
+            precision: a(0, 6) as u8,
+        },
         other => return Err(format!("unknown type {other}")),
     })
 }
@@ -111,19 +145,31 @@ fn split_top(s: &str) -> Vec<String> {
         }
         out.last_mut().expect("non-empty").push(c);
     }
-    out.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    out.into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
+/// A parsed `table` / `alter` line: id, columns, key, renames.
+type TableDecl = (TableId, Vec<ColumnDef>, Vec<String>, Vec<(String, String)>);
+
 /// `db.t (a INT NOT NULL, b STRING) pk a rename x->y`
-fn parse_table_decl(rest: &str) -> Result<(TableId, Vec<ColumnDef>, Vec<String>, Vec<(String, String)>), String> {
+fn parse_table_decl(rest: &str) -> Result<TableDecl, String> {
     let open = rest.find('(').ok_or("missing column list")?;
     let close = rest.rfind(')').ok_or("missing `)`")?;
     let id = parse_table_id(rest[..open].trim());
     let mut columns = Vec::new();
     for col in split_top(&rest[open + 1..close]) {
-        let (name, ty) = col.split_once(' ').ok_or_else(|| format!("bad column `{col}`"))?;
+        let (name, ty) = col
+            .split_once(' ')
+            .ok_or_else(|| format!("bad column `{col}`"))?;
         let not_null = ty.to_ascii_uppercase().ends_with("NOT NULL");
-        let ty = if not_null { &ty[..ty.len() - "NOT NULL".len()] } else { ty };
+        let ty = if not_null {
+            &ty[..ty.len() - "NOT NULL".len()]
+        } else {
+            ty
+        };
         let data_type = parse_type(ty)?;
         columns.push(ColumnDef {
             name: name.to_string(),
@@ -141,7 +187,10 @@ fn parse_table_decl(rest: &str) -> Result<(TableId, Vec<ColumnDef>, Vec<String>,
     while i < tail.len() {
         match tail[i] {
             "pk" => {
-                pk = tail.get(i + 1).map(|s| s.split(',').map(str::to_string).collect()).unwrap_or_default();
+                pk = tail
+                    .get(i + 1)
+                    .map(|s| s.split(',').map(str::to_string).collect())
+                    .unwrap_or_default();
                 i += 2;
             }
             "rename" => {
@@ -173,18 +222,28 @@ fn parse_file(path: &Path, text: &str) -> Result<Vec<Case>, String> {
             if let Some(c) = cases.last_mut() {
                 c.end = i;
             }
-            cases.push(Case { name: name.trim().to_string(), ..Default::default() });
+            cases.push(Case {
+                name: name.trim().to_string(),
+                ..Default::default()
+            });
             i += 1;
             continue;
         }
-        let case = cases.last_mut().ok_or_else(|| err("directive before the first `case`".into()))?;
+        let case = cases
+            .last_mut()
+            .ok_or_else(|| err("directive before the first `case`".into()))?;
         if let Some(opt) = line.strip_prefix("option ") {
-            let (k, v) = opt.split_once(':').ok_or_else(|| err("expected `option key: value`".into()))?;
+            let (k, v) = opt
+                .split_once(':')
+                .ok_or_else(|| err("expected `option key: value`".into()))?;
             match k.trim() {
                 "local-time-zone" => case.pipeline.local_time_zone = Some(v.trim().to_string()),
                 "route-mode" => {
-                    case.pipeline.route_mode =
-                        if v.trim().eq_ignore_ascii_case("FIRST_MATCH") { RouteMode::FirstMatch } else { RouteMode::AllMatch }
+                    case.pipeline.route_mode = if v.trim().eq_ignore_ascii_case("FIRST_MATCH") {
+                        RouteMode::FirstMatch
+                    } else {
+                        RouteMode::AllMatch
+                    }
                 }
                 other => return Err(err(format!("unknown option {other}"))),
             }
@@ -205,26 +264,35 @@ fn parse_file(path: &Path, text: &str) -> Result<Vec<Case>, String> {
             i += 1;
             while i < lines.len() && lines[i].starts_with("  ") {
                 let l = lines[i];
-                let (k, v) = l.trim_start().split_once(':').ok_or_else(|| format!("{file}:{}: expected `key: value`", i + 1))?;
+                let (k, v) = l
+                    .trim_start()
+                    .split_once(':')
+                    .ok_or_else(|| format!("{file}:{}: expected `key: value`", i + 1))?;
                 let value = v.trim_start();
                 let col = l.len() - value.len() + 1;
                 let value = value.trim_end();
                 let sp = Spanned::new(value.to_string(), loc(i + 1, col));
                 match k {
                     // The YAML loader replaces `\*` by `*` (a plain scalar cannot start with `*`).
-                    "projection" => def.projection = Some(expr_text(&value.replace("\\*", "*"), i + 1, col)),
+                    "projection" => {
+                        def.projection = Some(expr_text(&value.replace("\\*", "*"), i + 1, col))
+                    }
                     "filter" => def.filter = Some(expr_text(value, i + 1, col)),
                     "primary-keys" => def.primary_keys = Some(sp),
                     "partition-keys" => def.partition_keys = Some(sp),
                     "table-options" => def.table_options = Some(sp),
                     "converter-after-transform" => def.converter_after_transform = Some(sp),
-                    other => return Err(format!("{file}:{}: unknown transform key {other}", i + 1)),
+                    other => {
+                        return Err(format!("{file}:{}: unknown transform key {other}", i + 1));
+                    }
                 }
                 i += 1;
             }
             case.transforms.push(def);
         } else if let Some(r) = line.strip_prefix("route ") {
-            let (src, rest) = r.split_once(" -> ").ok_or_else(|| err("expected `route <src> -> <sink>`".into()))?;
+            let (src, rest) = r
+                .split_once(" -> ")
+                .ok_or_else(|| err("expected `route <src> -> <sink>`".into()))?;
             let (sink, sym) = match rest.split_once(" replace ") {
                 Some((s, sym)) => (s.trim(), Some(sym.trim())),
                 None => (rest.trim(), None),
@@ -243,7 +311,12 @@ fn parse_file(path: &Path, text: &str) -> Result<Vec<Case>, String> {
             i += 1;
         } else if let Some(rest) = line.strip_prefix("alter ") {
             let (id, columns, pk, renames) = parse_table_decl(rest).map_err(err)?;
-            case.inputs.push(Input::Alter { id, columns, pk, renames });
+            case.inputs.push(Input::Alter {
+                id,
+                columns,
+                pk,
+                renames,
+            });
             i += 1;
         } else if let Some(rest) = line.strip_prefix("data ") {
             let id = parse_table_id(rest.trim());
@@ -253,7 +326,11 @@ fn parse_file(path: &Path, text: &str) -> Result<Vec<Case>, String> {
                 let l = lines[i].trim();
                 let (head, vals) = l.split_once(' ').unwrap_or((l, ""));
                 let (op, ts) = match head.split_once('@') {
-                    Some((o, t)) => (o, t.parse::<i64>().map_err(|e| format!("{file}:{}: {e}", i + 1))?),
+                    Some((o, t)) => (
+                        o,
+                        t.parse::<i64>()
+                            .map_err(|e| format!("{file}:{}: {e}", i + 1))?,
+                    ),
                     None => (head, 0),
                 };
                 let op = match op {
@@ -263,7 +340,11 @@ fn parse_file(path: &Path, text: &str) -> Result<Vec<Case>, String> {
                     "-D" => Op::Delete,
                     other => return Err(format!("{file}:{}: unknown op {other}", i + 1)),
                 };
-                let values = if vals.trim().is_empty() { Vec::new() } else { vals.split('|').map(|v| v.trim().to_string()).collect() };
+                let values = if vals.trim().is_empty() {
+                    Vec::new()
+                } else {
+                    vals.split('|').map(|v| v.trim().to_string()).collect()
+                };
                 rows.push((op, ts, values));
                 i += 1;
             }
@@ -296,7 +377,12 @@ fn render_cols(s: &TableSchema) -> String {
 }
 
 fn render_col(c: &ColumnDef) -> String {
-    format!("{} {}{}", c.name, c.data_type.sql_name(), if c.nullable { "" } else { " NOT NULL" })
+    format!(
+        "{} {}{}",
+        c.name,
+        c.data_type.sql_name(),
+        if c.nullable { "" } else { " NOT NULL" }
+    )
 }
 
 fn render_change(c: &SchemaChange) -> String {
@@ -336,13 +422,23 @@ fn render_batch(b: &ChangeBatch, out: &mut Vec<String>) {
         .map(|i| ArrayFormatter::try_new(rb.column(i).as_ref(), &opts).expect("displayable column"))
         .collect();
     for row in 0..rb.num_rows() {
-        let op = Op::from_i8(b.ops().value(row)).map(Op::short_name).unwrap_or("??");
+        let op = Op::from_i8(b.ops().value(row))
+            .map(Op::short_name)
+            .unwrap_or("??");
         let vals: Vec<String> = fmts.iter().map(|f| f.value(row).to_string()).collect();
-        out.push(format!("{} {op} {}", b.table.id, vals.join(" | ")).trim_end().to_string());
+        out.push(
+            format!("{} {op} {}", b.table.id, vals.join(" | "))
+                .trim_end()
+                .to_string(),
+        );
     }
 }
 
-fn build_batch(schema: &TableSchemaRef, rows: &[(Op, i64, Vec<String>)], seq: u64) -> Result<ChangeBatch, String> {
+fn build_batch(
+    schema: &TableSchemaRef,
+    rows: &[(Op, i64, Vec<String>)],
+    seq: u64,
+) -> Result<ChangeBatch, String> {
     let mut cols: Vec<ArrayRef> = Vec::new();
     for (ci, c) in schema.columns.iter().enumerate() {
         let texts: Vec<Option<String>> = rows
@@ -352,22 +448,38 @@ fn build_batch(schema: &TableSchemaRef, rows: &[(Op, i64, Vec<String>)], seq: u6
                 if t == "NULL" {
                     None
                 } else {
-                    Some(t.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')).unwrap_or(t).to_string())
+                    Some(
+                        t.strip_prefix('\'')
+                            .and_then(|t| t.strip_suffix('\''))
+                            .unwrap_or(t)
+                            .to_string(),
+                    )
                 }
             })
             .collect();
         let s: ArrayRef = Arc::new(StringArray::from(texts));
-        let arr = cast(&s, &c.data_type.arrow_type()).map_err(|e| format!("column {}: {e}", c.name))?;
+        let arr =
+            cast(&s, &c.data_type.arrow_type()).map_err(|e| format!("column {}: {e}", c.name))?;
         cols.push(arr);
     }
-    cols.push(Arc::new(Int8Array::from(rows.iter().map(|r| r.0 as i8).collect::<Vec<_>>())));
-    cols.push(Arc::new(Int64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())));
+    cols.push(Arc::new(Int8Array::from(
+        rows.iter().map(|r| r.0 as i8).collect::<Vec<_>>(),
+    )));
+    cols.push(Arc::new(Int64Array::from(
+        rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+    )));
     let data = RecordBatch::try_new(Arc::clone(&schema.arrow), cols).map_err(|e| e.to_string())?;
-    Ok(ChangeBatch { table: Arc::clone(schema), data, seq, offset: None })
+    Ok(ChangeBatch {
+        table: Arc::clone(schema),
+        data,
+        seq,
+        offset: None,
+    })
 }
 
 fn run_case(case: &Case, file: &str) -> Vec<String> {
-    let compiled = match cdcflow_sql::compile(&case.transforms, &case.routes, &case.pipeline, file) {
+    let compiled = match cdcflow_sql::compile(&case.transforms, &case.routes, &case.pipeline, file)
+    {
         Ok(c) => c,
         Err(diags) => return diags.0.iter().map(|d| format!("error: {d}")).collect(),
     };
@@ -379,19 +491,44 @@ fn run_case(case: &Case, file: &str) -> Vec<String> {
         seq += 1;
         let event = match input {
             Input::Table { id, columns, pk } => {
-                let s = Arc::new(TableSchema::new(id.clone(), columns.clone(), pk.clone(), None, 1));
+                let s = Arc::new(TableSchema::new(
+                    id.clone(),
+                    columns.clone(),
+                    pk.clone(),
+                    None,
+                    1,
+                ));
                 schemas.insert(id.clone(), Arc::clone(&s));
                 ChangeEvent::CreateTable(s)
             }
-            Input::Alter { id, columns, pk, renames } => {
+            Input::Alter {
+                id,
+                columns,
+                pk,
+                renames,
+            } => {
                 let Some(old) = schemas.get(id).cloned() else {
                     out_lines.push(format!("harness error: alter of unknown table {id}"));
                     continue;
                 };
-                let s = Arc::new(TableSchema::new(id.clone(), columns.clone(), pk.clone(), None, old.version + 1));
-                let change = diff(&old, &s, renames).into_iter().next().unwrap_or(SchemaChange::AlterTableComment { comment: None });
+                let s = Arc::new(TableSchema::new(
+                    id.clone(),
+                    columns.clone(),
+                    pk.clone(),
+                    None,
+                    old.version + 1,
+                ));
+                let change = diff(&old, &s, renames)
+                    .into_iter()
+                    .next()
+                    .unwrap_or(SchemaChange::AlterTableComment { comment: None });
                 schemas.insert(id.clone(), Arc::clone(&s));
-                ChangeEvent::SchemaChange { table: id.clone(), change, schema: s, seq }
+                ChangeEvent::SchemaChange {
+                    table: id.clone(),
+                    change,
+                    schema: s,
+                    seq,
+                }
             }
             Input::Data { id, rows } => {
                 let Some(s) = schemas.get(id) else {
@@ -414,10 +551,19 @@ fn run_case(case: &Case, file: &str) -> Vec<String> {
         }
         for ev in out {
             match ev {
-                ChangeEvent::CreateTable(s) => out_lines.push(format!("create {} {}", s.id, render_cols(&s))),
-                ChangeEvent::SchemaChange { table, change, schema, .. } => {
-                    out_lines.push(format!("change {table} {} => {}", render_change(&change), render_cols(&schema)))
+                ChangeEvent::CreateTable(s) => {
+                    out_lines.push(format!("create {} {}", s.id, render_cols(&s)))
                 }
+                ChangeEvent::SchemaChange {
+                    table,
+                    change,
+                    schema,
+                    ..
+                } => out_lines.push(format!(
+                    "change {table} {} => {}",
+                    render_change(&change),
+                    render_cols(&schema)
+                )),
                 ChangeEvent::Data(b) => render_batch(&b, &mut out_lines),
                 ChangeEvent::Progress { seq, .. } => out_lines.push(format!("progress {seq}")),
                 ChangeEvent::End => out_lines.push("end".into()),
@@ -429,7 +575,11 @@ fn run_case(case: &Case, file: &str) -> Vec<String> {
 
 /// Multi-line messages become several lines, so an `expect` block stays line-oriented.
 fn split_lines(lines: Vec<String>) -> Vec<String> {
-    lines.iter().flat_map(|l| l.lines().map(|p| p.trim_end().to_string())).filter(|l| !l.is_empty()).collect()
+    lines
+        .iter()
+        .flat_map(|l| l.lines().map(|p| p.trim_end().to_string()))
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 fn slt_files() -> Vec<PathBuf> {
@@ -457,7 +607,10 @@ fn slt_golden_files() {
                 continue;
             }
         };
-        let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let file_name = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let mut rewrites: Vec<((usize, usize), Vec<String>)> = Vec::new();
         for case in &cases {
             total += 1;
@@ -506,5 +659,10 @@ fn slt_golden_files() {
         }
     }
     assert!(total > 0, "no slt cases found");
-    assert!(failures.is_empty(), "{} of {total} slt cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {total} slt cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

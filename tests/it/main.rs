@@ -1,1 +1,4 @@
-fn main(){}
+//! One integration test binary: every module runs against real components (throwaway MariaDB,
+//! Stream Load emulator), never mocks.
+
+mod config;

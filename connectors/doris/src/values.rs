@@ -276,3 +276,39 @@ impl Sink for ValuesSink {
         self.loaded.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Int8Array, Int32Array, Int64Array, RecordBatch, StringArray};
+    use cdcflow_engine::schema::{CdcType, ColumnDef, TableSchema};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn materializes_upserts_and_deletes_by_key() {
+        let cols = vec![
+            ColumnDef { name: "id".into(), data_type: CdcType::Int, nullable: false, default: None, comment: None, source_type: String::new() },
+            ColumnDef { name: "v".into(), data_type: CdcType::String, nullable: true, default: None, comment: None, source_type: String::new() },
+        ];
+        let schema = Arc::new(TableSchema::new(TableId::new("values_test", "t"), cols, vec!["id".into()], None, 1));
+        let data = RecordBatch::try_new(
+            schema.arrow.clone(),
+            vec![
+                Arc::new(Int32Array::from(vec![1, 2, 1, 1, 2])) as ArrayRef,
+                Arc::new(StringArray::from(vec![Some("a"), Some("b"), Some("a"), Some("a2"), None])),
+                Arc::new(Int8Array::from(vec![0, 0, 1, 2, 3])),
+                Arc::new(Int64Array::from(vec![0; 5])),
+            ],
+        )
+        .unwrap();
+        let mut sink = ValuesSink::new(false, true);
+        sink.create_table(&schema).await.unwrap();
+        sink.write(ChangeBatch { table: schema.clone(), data, seq: 1, offset: None }).await.unwrap();
+        let (names, rows) = materialized_rows(&schema.id).unwrap();
+        assert_eq!(names, vec!["id", "v"]);
+        assert_eq!(rows, vec![vec![Some("1".to_string()), Some("a2".to_string())]]);
+        assert_eq!(sink.loaded_rows(), vec![(schema.id.clone(), 5)]);
+    }
+}

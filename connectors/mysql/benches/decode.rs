@@ -39,7 +39,10 @@ struct Input {
 }
 
 fn rows_wanted() -> u64 {
-    std::env::var("ORDERS_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000)
+    std::env::var("ORDERS_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000)
 }
 
 async fn setup() -> Input {
@@ -85,7 +88,9 @@ async fn setup() -> Input {
 
     // Capture the events once.
     let mut conn = Conn::new(db.opts()).await.expect("connect");
-    conn.query_drop("SET @mariadb_slave_capability=4").await.expect("capability");
+    conn.query_drop("SET @mariadb_slave_capability=4")
+        .await
+        .expect("capability");
     let file = start.position.file.clone().into_bytes();
     let req = BinlogStreamRequest::new(9_001)
         .with_non_blocking()
@@ -109,14 +114,31 @@ async fn setup() -> Input {
     }
     let tme = tme.expect("a TABLE_MAP for orders2");
     let bytes = rows_events.iter().map(|e| e.data().len() as u64).sum();
-    Input { db, table, start, tme, rows_events, rows: n, bytes }
+    Input {
+        db,
+        table,
+        start,
+        tme,
+        rows_events,
+        rows: n,
+        bytes,
+    }
 }
 
-fn decode_ours(input: &Input, decoder: &RowDecoder, schema: &TableSchemaRef, out: &mut TableBatchBuilder) -> u64 {
+fn decode_ours(
+    input: &Input,
+    decoder: &RowDecoder,
+    schema: &TableSchemaRef,
+    out: &mut TableBatchBuilder,
+) -> u64 {
     let mut rows = 0u64;
     for ev in &input.rows_events {
-        let body = RowsEventBody::parse(ev.header().event_type_raw(), ev.data()).expect("rows event");
-        let at = EventAt { file: "bench", pos: u64::from(ev.header().log_pos()) };
+        let body =
+            RowsEventBody::parse(ev.header().event_type_raw(), ev.data()).expect("rows event");
+        let at = EventAt {
+            file: "bench",
+            pos: u64::from(ev.header().log_pos()),
+        };
         rows += decoder.decode(&body, out, 0, at).expect("decode") as u64;
         if out.len() >= 16_384 {
             black_box(out.finish(schema).expect("batch"));
@@ -129,7 +151,9 @@ fn decode_ours(input: &Input, decoder: &RowDecoder, schema: &TableSchemaRef, out
 fn decode_mysql_common(input: &Input) -> u64 {
     let mut rows = 0u64;
     for ev in &input.rows_events {
-        let Ok(Some(EventData::RowsEvent(re))) = ev.read_data() else { panic!("rows event") };
+        let Ok(Some(EventData::RowsEvent(re))) = ev.read_data() else {
+            panic!("rows event")
+        };
         for r in re.rows(&input.tme) {
             let (before, after) = r.expect("row");
             black_box((before, after));
@@ -148,9 +172,14 @@ fn bench(c: &mut Criterion) {
     let input = rt.block_on(setup());
     let schema = input.table.schema.clone();
     let layout = ColumnLayout::from_table_map(&input.tme).expect("layout");
-    let decoder = RowDecoder::try_new(schema.clone(), &input.table.columns, &layout).expect("decoder");
+    let decoder =
+        RowDecoder::try_new(schema.clone(), &input.table.columns, &layout).expect("decoder");
     let mut out = TableBatchBuilder::try_new(&schema).expect("builders");
-    assert_eq!(decode_ours(&input, &decoder, &schema, &mut out), input.rows, "all rows decoded");
+    assert_eq!(
+        decode_ours(&input, &decoder, &schema, &mut out),
+        input.rows,
+        "all rows decoded"
+    );
     eprintln!(
         "orders2: {} rows, {} rows events, {:.1} MB of row data",
         input.rows,
@@ -161,11 +190,19 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("decode");
     g.sample_size(10).measurement_time(Duration::from_secs(8));
     g.throughput(Throughput::Elements(input.rows));
-    g.bench_function("cdcflow/rows", |b| b.iter(|| decode_ours(&input, &decoder, &schema, &mut out)));
-    g.bench_function("mysql_common/rows", |b| b.iter(|| decode_mysql_common(&input)));
+    g.bench_function("cdcflow/rows", |b| {
+        b.iter(|| decode_ours(&input, &decoder, &schema, &mut out))
+    });
+    g.bench_function("mysql_common/rows", |b| {
+        b.iter(|| decode_mysql_common(&input))
+    });
     g.throughput(Throughput::Bytes(input.bytes));
-    g.bench_function("cdcflow/bytes", |b| b.iter(|| decode_ours(&input, &decoder, &schema, &mut out)));
-    g.bench_function("mysql_common/bytes", |b| b.iter(|| decode_mysql_common(&input)));
+    g.bench_function("cdcflow/bytes", |b| {
+        b.iter(|| decode_ours(&input, &decoder, &schema, &mut out))
+    });
+    g.bench_function("mysql_common/bytes", |b| {
+        b.iter(|| decode_mysql_common(&input))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("wire");
@@ -177,7 +214,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(async {
                 let mut conn = Conn::new(opts.clone()).await.expect("connect");
-                conn.query_drop("SET @mariadb_slave_capability=4").await.expect("capability");
+                conn.query_drop("SET @mariadb_slave_capability=4")
+                    .await
+                    .expect("capability");
                 let file = start.position.file.clone().into_bytes();
                 let req = BinlogStreamRequest::new(9_002)
                     .with_non_blocking()
@@ -200,7 +239,9 @@ fn bench(c: &mut Criterion) {
                 let mut o = BinlogOptions::new(9_003, StartPosition::Offset(start.clone()));
                 o.non_blocking = true;
                 o.heartbeat = Duration::ZERO;
-                let mut r = BinlogReader::connect(opts.clone(), o, vec![table.clone()]).await.expect("reader");
+                let mut r = BinlogReader::connect(opts.clone(), o, vec![table.clone()])
+                    .await
+                    .expect("reader");
                 let mut rows = 0u64;
                 while let Some(e) = r.next_event().await.expect("event") {
                     if let ChangeEvent::Data(b) = e {

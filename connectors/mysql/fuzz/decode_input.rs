@@ -52,7 +52,9 @@ pub fn decode_input(data: &[u8]) -> usize {
     use cdcflow_mysql::decode::{ColumnLayout, EventAt, RowDecoder, RowsEventBody};
     use cdcflow_mysql::types::{MySqlColumn, MySqlKind as K};
 
-    let Some((&n, rest)) = data.split_first() else { return 0 };
+    let Some((&n, rest)) = data.split_first() else {
+        return 0;
+    };
     let n = usize::from(n % 12) + 1;
     if rest.len() < n * 3 + 1 {
         return 0;
@@ -79,7 +81,10 @@ pub fn decode_input(data: &[u8]) -> usize {
             K::SmallInt => CdcType::SmallInt,
             K::MediumInt | K::Year => CdcType::Int,
             K::Int => CdcType::BigInt,
-            K::BigInt if unsigned => CdcType::Decimal { precision: 20, scale: 0 },
+            K::BigInt if unsigned => CdcType::Decimal {
+                precision: 20,
+                scale: 0,
+            },
             K::BigInt => CdcType::BigInt,
             K::Float => CdcType::Float,
             K::Double => CdcType::Double,
@@ -88,7 +93,9 @@ pub fn decode_input(data: &[u8]) -> usize {
             K::Time => CdcType::Time { precision: 6 },
             K::DateTime => CdcType::Timestamp { precision: 6 },
             K::Timestamp => CdcType::TimestampLtz { precision: 6 },
-            K::Binary => CdcType::Binary { length: u32::from(m1) },
+            K::Binary => CdcType::Binary {
+                length: u32::from(m1),
+            },
             K::Blob | K::Geometry => CdcType::Bytes,
             K::Bit if m0 & 1 == 0 => CdcType::Boolean,
             K::Bit => CdcType::Bytes,
@@ -122,15 +129,37 @@ pub fn decode_input(data: &[u8]) -> usize {
             source_type: c.column_type.clone(),
         })
         .collect();
-    let schema = std::sync::Arc::new(TableSchema::new(TableId::new("fuzz", "t"), defs, vec![], None, 1));
+    let schema = std::sync::Arc::new(TableSchema::new(
+        TableId::new("fuzz", "t"),
+        defs,
+        vec![],
+        None,
+        1,
+    ));
     let _ = cdcflow_mysql::jsonb::to_text(body, &mut String::new());
-    let Ok(decoder) = RowDecoder::try_new(schema.clone(), &columns, &layout) else { return 0 };
+    let Ok(decoder) = RowDecoder::try_new(schema.clone(), &columns, &layout) else {
+        return 0;
+    };
     let et = EVENT_TYPES[usize::from(et) % EVENT_TYPES.len()];
-    let Ok(ev) = RowsEventBody::parse(et, body) else { return 0 };
-    let Ok(mut out) = TableBatchBuilder::try_new(&schema) else { return 0 };
-    match decoder.decode(&ev, &mut out, 0, EventAt { file: "fuzz", pos: 4 }) {
+    let Ok(ev) = RowsEventBody::parse(et, body) else {
+        return 0;
+    };
+    let Ok(mut out) = TableBatchBuilder::try_new(&schema) else {
+        return 0;
+    };
+    match decoder.decode(
+        &ev,
+        &mut out,
+        0,
+        EventAt {
+            file: "fuzz",
+            pos: 4,
+        },
+    ) {
         Ok(rows) => {
-            let batch = out.finish(&schema).expect("a decoded batch is always valid Arrow");
+            let batch = out
+                .finish(&schema)
+                .expect("a decoded batch is always valid Arrow");
             assert_eq!(batch.num_rows(), rows);
             rows
         }

@@ -1227,11 +1227,11 @@ mod tests {
         );
 
         let mut b = col(DataType::Float64);
-        b.append_f32(3.14159).unwrap();
+        b.append_f32(1.1).unwrap();
         let a = b.finish();
         assert_eq!(
             a.as_any().downcast_ref::<Float64Array>().unwrap().value(0),
-            3.14159
+            1.1
         );
     }
 

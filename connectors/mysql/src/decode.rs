@@ -707,11 +707,14 @@ impl RowDecoder {
         }
         let mut c = Cursor::new(&body.rows);
         let mut rows = 0;
+        let width = self.plans.len();
+        let count = |p: &[u8]| {
+            p.iter().map(|b| b.count_ones() as usize).sum::<usize>() - extra_bits(p, width)
+        };
+        let n_before = count(body.present);
+        let n_after = body.present_after.map(count).unwrap_or(n_before);
         // A row image with no present column occupies no bytes: looping on it would never end.
-        let empty = |p: &[u8]| p.iter().all(|&b| b == 0);
-        if !body.rows.is_empty()
-            && (empty(body.present) || body.present_after.is_some_and(empty))
-        {
+        if !body.rows.is_empty() && (n_before == 0 || n_after == 0) {
             return Err(self.error(
                 at,
                 None,
@@ -721,20 +724,20 @@ impl RowDecoder {
         while c.remaining() > 0 {
             match body.kind {
                 RowsKind::Write => {
-                    self.decode_image(&mut c, body.present, out, at)?;
+                    self.decode_image(&mut c, body.present, n_before, out, at)?;
                     out.end_row(Op::Insert, ts_ms);
                     rows += 1;
                 }
                 RowsKind::Delete => {
-                    self.decode_image(&mut c, body.present, out, at)?;
+                    self.decode_image(&mut c, body.present, n_before, out, at)?;
                     out.end_row(Op::Delete, ts_ms);
                     rows += 1;
                 }
                 RowsKind::Update => {
-                    self.decode_image(&mut c, body.present, out, at)?;
+                    self.decode_image(&mut c, body.present, n_before, out, at)?;
                     out.end_row(Op::UpdateBefore, ts_ms);
                     let after = body.present_after.unwrap_or(body.present);
-                    self.decode_image(&mut c, after, out, at)?;
+                    self.decode_image(&mut c, after, n_after, out, at)?;
                     out.end_row(Op::UpdateAfter, ts_ms);
                     rows += 2;
                 }
@@ -758,15 +761,10 @@ impl RowDecoder {
         &self,
         c: &mut Cursor<'_>,
         present: &[u8],
+        n_present: usize,
         out: &mut TableBatchBuilder,
         at: EventAt<'_>,
     ) -> Result<(), DecodeError> {
-        let width = self.plans.len();
-        let n_present: usize = present
-            .iter()
-            .map(|b| b.count_ones() as usize)
-            .sum::<usize>()
-            - extra_bits(present, width);
         let nulls = c
             .take(n_present.div_ceil(8))
             .map_err(|k| self.error(at, None, k))?;
@@ -1242,7 +1240,7 @@ mod tests {
                 Err(_) => {}
                 Ok(body) => {
                     let r = dec.decode(&body, &mut out, 0, AT);
-                    if cut < full.len() && body.rows.len() > 0 {
+                    if cut < full.len() && !body.rows.is_empty() {
                         let e = r.expect_err("truncated row must fail");
                         let msg = e.to_string();
                         assert!(msg.contains("mysql-bin.000001:1234"), "{msg}");

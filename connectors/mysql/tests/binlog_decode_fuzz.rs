@@ -20,7 +20,10 @@ fn seed_corpus_decodes() {
     let seeds = seeds();
     assert!(seeds.len() >= 4, "seed corpus present");
     let rows: Vec<usize> = seeds.iter().map(|s| decode_input(s)).collect();
-    assert!(rows.iter().all(|&r| r > 0), "every seed is a valid event that decodes rows: {rows:?}");
+    assert!(
+        rows.iter().all(|&r| r > 0),
+        "every seed is a valid event that decodes rows: {rows:?}"
+    );
 }
 
 proptest! {

@@ -49,7 +49,9 @@ async fn read_all_with(
     o.non_blocking = true;
     o.heartbeat = Duration::ZERO;
     tweak(&mut o);
-    let mut r = BinlogReader::connect(db.opts(), o, tables).await.expect("binlog connect");
+    let mut r = BinlogReader::connect(db.opts(), o, tables)
+        .await
+        .expect("binlog connect");
     let mut out = Vec::new();
     while let Some(e) = r.next_event().await.expect("binlog event") {
         out.push(e);
@@ -70,17 +72,25 @@ fn batches(events: &[ChangeEvent]) -> Vec<&ChangeBatch> {
 /// Every row of the table's batches as `op|v1|v2|...` (Arrow's display of each cell).
 fn rows(events: &[ChangeEvent], table: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for b in batches(events).into_iter().filter(|b| b.table.id.table == table) {
+    for b in batches(events)
+        .into_iter()
+        .filter(|b| b.table.id.table == table)
+    {
         out.extend(render(&b.data));
     }
     out
 }
 
 fn render(batch: &RecordBatch) -> Vec<String> {
-    let ops = batch.column(batch.num_columns() - 2).as_primitive::<arrow::datatypes::Int8Type>();
+    let ops = batch
+        .column(batch.num_columns() - 2)
+        .as_primitive::<arrow::datatypes::Int8Type>();
     (0..batch.num_rows())
         .map(|r| {
-            let mut s = Op::from_i8(ops.value(r)).expect("valid op").short_name().to_string();
+            let mut s = Op::from_i8(ops.value(r))
+                .expect("valid op")
+                .short_name()
+                .to_string();
             for c in 0..batch.num_columns() - 2 {
                 let col = batch.column(c);
                 s.push('|');
@@ -117,7 +127,9 @@ async fn every_type_round_trips_through_the_binlog() {
     let id = TableId::new("bl_types", "t");
     let start = offset_now(db).await;
     let mut conn = db.conn().await.expect("connect");
-    conn.query_drop("SET time_zone = '+00:00', NAMES utf8mb4").await.expect("session");
+    conn.query_drop("SET time_zone = '+00:00', NAMES utf8mb4")
+        .await
+        .expect("session");
     conn.query_drop(
         "INSERT INTO bl_types.t VALUES
          (1, -128, 255, 1, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295,
@@ -159,8 +171,7 @@ async fn every_type_round_trips_through_the_binlog() {
     .await
     .expect("snapshot start");
     let (snap_batches, _) = snap.collect().await.expect("snapshot");
-    let mut snap_rows: Vec<String> =
-        snap_batches.values().flatten().flat_map(render).collect();
+    let mut snap_rows: Vec<String> = snap_batches.values().flatten().flat_map(render).collect();
     snap_rows.sort_by_key(|r| r.split('|').nth(1).and_then(|v| v.parse::<u32>().ok()));
     assert_eq!(snap_rows, got, "snapshot and binlog agree cell by cell");
     let expected = vec![
@@ -215,11 +226,22 @@ async fn updates_deletes_and_multi_table_transactions() {
     )
     .await
     .expect("dml");
-    let events = read_all(db, StartPosition::Offset(start.clone()), tables(db, &ids).await).await;
+    let events = read_all(
+        db,
+        StartPosition::Offset(start.clone()),
+        tables(db, &ids).await,
+    )
+    .await;
 
-    assert_eq!(rows(&events, "a"), vec!["+I|1|x", "+I|2|y", "-U|1|x", "+U|1|z", "-D|2|y"]);
+    assert_eq!(
+        rows(&events, "a"),
+        vec!["+I|1|x", "+I|2|y", "-U|1|x", "+U|1|z", "-D|2|y"]
+    );
     assert_eq!(rows(&events, "b"), vec!["+I|10|1.5", "+I|11|-2.0"]);
-    assert!(rows(&events, "skip").is_empty(), "tables not captured are skipped");
+    assert!(
+        rows(&events, "skip").is_empty(),
+        "tables not captured are skipped"
+    );
 
     // The multi-table transaction: a's and b's rows in separate batches, only the last one
     // carries the resume offset, and sequence numbers increase.
@@ -232,11 +254,24 @@ async fn updates_deletes_and_multi_table_transactions() {
             _ => 0,
         })
         .collect();
-    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "strictly increasing seqs: {seqs:?}");
-    let b_batch = bs.iter().find(|b| b.table.id.table == "b").expect("batch of b");
-    let a_update = bs.iter().find(|b| b.ops().values().contains(&(Op::UpdateBefore as i8))).expect("update batch");
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "strictly increasing seqs: {seqs:?}"
+    );
+    let b_batch = bs
+        .iter()
+        .find(|b| b.table.id.table == "b")
+        .expect("batch of b");
+    let a_update = bs
+        .iter()
+        .find(|b| b.ops().values().contains(&(Op::UpdateBefore as i8)))
+        .expect("update batch");
     let offsets = [a_update.offset.is_some(), b_batch.offset.is_some()];
-    assert_eq!(offsets.iter().filter(|o| **o).count(), 1, "one offset per transaction: {offsets:?}");
+    assert_eq!(
+        offsets.iter().filter(|o| **o).count(),
+        1,
+        "one offset per transaction: {offsets:?}"
+    );
     // Every committed transaction ends with an offset (data or progress) past the start.
     let last = events
         .iter()
@@ -248,7 +283,12 @@ async fn updates_deletes_and_multi_table_transactions() {
         })
         .expect("an offset");
     let last = BinlogOffset::from_source_offset(&last).expect("our offset");
-    assert!(last.position > start.position, "{} > {}", last.position, start.position);
+    assert!(
+        last.position > start.position,
+        "{} > {}",
+        last.position,
+        start.position
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,15 +319,36 @@ async fn large_transaction_is_split_but_offset_only_at_commit() {
     let bs = batches(&events);
     let total: usize = bs.iter().map(|b| b.num_rows()).sum();
     assert_eq!(total, 60_000);
-    assert!(bs.len() >= 4, "split at max_batch_rows: {} batches", bs.len());
-    assert!(bs.iter().all(|b| b.num_rows() <= 16_384 + 1000), "batches stay near the limit");
-    let with_offset: Vec<usize> =
-        bs.iter().enumerate().filter(|(_, b)| b.offset.is_some()).map(|(i, _)| i).collect();
-    assert_eq!(with_offset, vec![bs.len() - 1], "only the transaction's last batch is a resume point");
+    assert!(
+        bs.len() >= 4,
+        "split at max_batch_rows: {} batches",
+        bs.len()
+    );
+    assert!(
+        bs.iter().all(|b| b.num_rows() <= 16_384 + 1000),
+        "batches stay near the limit"
+    );
+    let with_offset: Vec<usize> = bs
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.offset.is_some())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        with_offset,
+        vec![bs.len() - 1],
+        "only the transaction's last batch is a resume point"
+    );
     // Row order is kept across batches.
     let ids: Vec<i32> = bs
         .iter()
-        .flat_map(|b| b.data.column(0).as_primitive::<arrow::datatypes::Int32Type>().values().to_vec())
+        .flat_map(|b| {
+            b.data
+                .column(0)
+                .as_primitive::<arrow::datatypes::Int32Type>()
+                .values()
+                .to_vec()
+        })
         .collect();
     assert!(ids.windows(2).all(|w| w[0] + 1 == w[1]) && ids[0] == 1);
 }
@@ -303,8 +364,13 @@ async fn resumes_from_file_position_and_from_mariadb_gtid() {
     .expect("create");
     let ids = [TableId::new("bl_resume", "t")];
     let start = offset_now(db).await;
-    assert!(matches!(start.gtid, Some(GtidPos::MariaDb(_))), "MariaDB GTID at the start: {start}");
-    db.exec("INSERT INTO bl_resume.t VALUES (1); INSERT INTO bl_resume.t VALUES (2)").await.expect("first");
+    assert!(
+        matches!(start.gtid, Some(GtidPos::MariaDb(_))),
+        "MariaDB GTID at the start: {start}"
+    );
+    db.exec("INSERT INTO bl_resume.t VALUES (1); INSERT INTO bl_resume.t VALUES (2)")
+        .await
+        .expect("first");
     let first = read_all(db, StartPosition::Offset(start), tables(db, &ids).await).await;
     assert_eq!(rows(&first, "t"), vec!["+I|1", "+I|2"]);
     let resume = first
@@ -316,14 +382,35 @@ async fn resumes_from_file_position_and_from_mariadb_gtid() {
         })
         .expect("offset after the second insert");
     let resume = BinlogOffset::from_source_offset(&resume).expect("offset json");
-    let Some(GtidPos::MariaDb(gtid)) = resume.gtid.clone() else { panic!("gtid in {resume}") };
+    let Some(GtidPos::MariaDb(gtid)) = resume.gtid.clone() else {
+        panic!("gtid in {resume}")
+    };
 
-    db.exec("INSERT INTO bl_resume.t VALUES (3); INSERT INTO bl_resume.t VALUES (4)").await.expect("more");
-    let by_pos = read_all(db, StartPosition::Offset(resume.clone()), tables(db, &ids).await).await;
-    assert_eq!(rows(&by_pos, "t"), vec!["+I|3", "+I|4"], "resume by file/position: nothing twice, nothing lost");
-    let by_gtid =
-        read_all(db, StartPosition::Gtid(GtidPos::MariaDb(gtid)), tables(db, &ids).await).await;
-    assert_eq!(rows(&by_gtid, "t"), vec!["+I|3", "+I|4"], "resume by MariaDB GTID");
+    db.exec("INSERT INTO bl_resume.t VALUES (3); INSERT INTO bl_resume.t VALUES (4)")
+        .await
+        .expect("more");
+    let by_pos = read_all(
+        db,
+        StartPosition::Offset(resume.clone()),
+        tables(db, &ids).await,
+    )
+    .await;
+    assert_eq!(
+        rows(&by_pos, "t"),
+        vec!["+I|3", "+I|4"],
+        "resume by file/position: nothing twice, nothing lost"
+    );
+    let by_gtid = read_all(
+        db,
+        StartPosition::Gtid(GtidPos::MariaDb(gtid)),
+        tables(db, &ids).await,
+    )
+    .await;
+    assert_eq!(
+        rows(&by_gtid, "t"),
+        vec!["+I|3", "+I|4"],
+        "resume by MariaDB GTID"
+    );
     // The GTID reached after the resumed read covers the one we resumed from.
     let after = by_gtid
         .iter()
@@ -370,12 +457,25 @@ async fn ddl_becomes_schema_changes_and_new_rows_use_the_new_schema() {
         })
         .collect();
     let tags: Vec<&str> = changes.iter().map(|c| c.tag()).collect();
-    assert_eq!(tags, vec!["rename.column", "add.column", "truncate.table"], "{changes:#?}");
-    assert_eq!(rows(&events, "t"), vec!["+I|1|10", "+I|2|20|x"]);
-    let last = batches(&events).last().map(|b| b.table.clone()).expect("batch");
-    assert_eq!(last.version, 3, "rows after the DDL carry the bumped schema version");
     assert_eq!(
-        last.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        tags,
+        vec!["rename.column", "add.column", "truncate.table"],
+        "{changes:#?}"
+    );
+    assert_eq!(rows(&events, "t"), vec!["+I|1|10", "+I|2|20|x"]);
+    let last = batches(&events)
+        .last()
+        .map(|b| b.table.clone())
+        .expect("batch");
+    assert_eq!(
+        last.version, 3,
+        "rows after the DDL carry the bumped schema version"
+    );
+    assert_eq!(
+        last.columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
         vec!["id", "a2", "b"]
     );
 }
@@ -407,11 +507,16 @@ async fn compressed_row_events_are_decoded() {
     .expect("dml");
     // Prove the server wrote compressed events (type 166-168) rather than trusting the flag.
     let kinds: Vec<(String, u64, String, u64, u64, String)> = db
-        .query(&format!("SHOW BINLOG EVENTS IN '{}' FROM {}", start.position.file, start.position.pos))
+        .query(&format!(
+            "SHOW BINLOG EVENTS IN '{}' FROM {}",
+            start.position.file, start.position.pos
+        ))
         .await
         .expect("binlog events");
     assert!(
-        kinds.iter().any(|k| k.2.to_ascii_lowercase().contains("compressed")),
+        kinds
+            .iter()
+            .any(|k| k.2.to_ascii_lowercase().contains("compressed")),
         "server wrote compressed rows events: {:?}",
         kinds.iter().map(|k| &k.2).collect::<Vec<_>>()
     );
@@ -435,23 +540,33 @@ async fn clear_errors_for_purged_positions_and_server_id_collisions() {
     // A position in a file that does not exist (as after PURGE BINARY LOGS).
     let o = BinlogOptions::new(
         server_id(),
-        StartPosition::Position(cdcflow_mysql::position::BinlogPosition::new("mysql-bin.999999", 4)),
+        StartPosition::Position(cdcflow_mysql::position::BinlogPosition::new(
+            "mysql-bin.999999",
+            4,
+        )),
     );
     let err = match BinlogReader::connect(db.opts(), o, Vec::new()).await {
         Err(e) => e,
         Ok(mut r) => r.next_event().await.expect_err("missing file must fail"),
     };
-    assert!(matches!(err, BinlogError::PositionUnavailable { .. }), "{err}");
+    assert!(
+        matches!(err, BinlogError::PositionUnavailable { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("mysql-bin.999999"), "{err}");
 
     // Two replicas with one server id: the server drops the first one.
     let id = server_id();
     let mut o = BinlogOptions::new(id, StartPosition::Latest);
     o.heartbeat = Duration::from_secs(1);
-    let mut first = BinlogReader::connect(db.opts(), o.clone(), Vec::new()).await.expect("first");
+    let mut first = BinlogReader::connect(db.opts(), o.clone(), Vec::new())
+        .await
+        .expect("first");
     // Let the first dump thread register before the second replica connects.
     let _ = tokio::time::timeout(Duration::from_millis(1500), first.next_event()).await;
-    let mut second = BinlogReader::connect(db.opts(), o, Vec::new()).await.expect("second");
+    let mut second = BinlogReader::connect(db.opts(), o, Vec::new())
+        .await
+        .expect("second");
     let _ = tokio::time::timeout(Duration::from_millis(1500), second.next_event()).await;
     let err = loop {
         match tokio::time::timeout(Duration::from_secs(20), first.next_event()).await {
@@ -461,5 +576,8 @@ async fn clear_errors_for_purged_positions_and_server_id_collisions() {
             Err(_) => panic!("first replica was not disconnected"),
         }
     };
-    assert!(matches!(err, BinlogError::ServerIdCollision { server_id, .. } if server_id == id), "{err}");
+    assert!(
+        matches!(err, BinlogError::ServerIdCollision { server_id, .. } if server_id == id),
+        "{err}"
+    );
 }

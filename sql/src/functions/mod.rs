@@ -35,7 +35,11 @@ pub struct FunctionSpec {
 }
 
 const fn f(name: &'static str, min_args: usize, max_args: usize) -> FunctionSpec {
-    FunctionSpec { name, min_args, max_args }
+    FunctionSpec {
+        name,
+        min_args,
+        max_args,
+    }
 }
 
 const VARIADIC: usize = usize::MAX;
@@ -186,7 +190,10 @@ pub fn udfs(zone: Zone) -> Vec<ScalarUDF> {
         UnixTimestamp,
         DateAdd,
     ];
-    kinds.into_iter().map(|k| ScalarUDF::new_from_impl(FlinkFunction::new(k, zone.clone()))).collect()
+    kinds
+        .into_iter()
+        .map(|k| ScalarUDF::new_from_impl(FlinkFunction::new(k, zone.clone())))
+        .collect()
 }
 
 /// Which Flink function a [`FlinkFunction`] implements.
@@ -268,7 +275,11 @@ impl FlinkFunction {
             vec![TypeSignature::Nullary, TypeSignature::VariadicAny],
             Volatility::Volatile,
         );
-        FlinkFunction { kind, zone, signature }
+        FlinkFunction {
+            kind,
+            zone,
+            signature,
+        }
     }
 }
 
@@ -350,7 +361,9 @@ pub(crate) fn const_string(args: &[ColumnarValue], i: usize) -> Option<Option<St
 
 /// Flink's `||` and `CONCAT`: Java `String.join("", ..)`, so a NULL argument renders as `null`.
 fn concat(args: &[ColumnarValue], n: usize) -> DfResult<ArrayRef> {
-    let cols = (0..args.len()).map(|i| string_arg(args, i, n)).collect::<DfResult<Vec<_>>>()?;
+    let cols = (0..args.len())
+        .map(|i| string_arg(args, i, n))
+        .collect::<DfResult<Vec<_>>>()?;
     let strs: Vec<_> = cols.iter().map(|c| c.as_string::<i32>()).collect();
     let mut b = StringBuilder::with_capacity(n, n * 16);
     let mut buf = String::new();
@@ -375,7 +388,9 @@ struct PatternCache {
 
 impl PatternCache {
     fn new(args: &[ColumnarValue], i: usize) -> Self {
-        PatternCache { constant: const_string(args, i).map(|p| p.and_then(|p| Regex::new(&p).ok())) }
+        PatternCache {
+            constant: const_string(args, i).map(|p| p.and_then(|p| Regex::new(&p).ok())),
+        }
     }
 
     fn get(&self, row_pattern: Option<&str>) -> Option<Regex> {
@@ -391,7 +406,11 @@ fn regexp_replace(args: &[ColumnarValue], n: usize) -> DfResult<ArrayRef> {
     let s = string_arg(args, 0, n)?;
     let p = string_arg(args, 1, n)?;
     let r = string_arg(args, 2, n)?;
-    let (s, p, r) = (s.as_string::<i32>(), p.as_string::<i32>(), r.as_string::<i32>());
+    let (s, p, r) = (
+        s.as_string::<i32>(),
+        p.as_string::<i32>(),
+        r.as_string::<i32>(),
+    );
     let cache = PatternCache::new(args, 1);
     let mut b = StringBuilder::with_capacity(n, n * 16);
     for row in 0..n {
@@ -438,9 +457,10 @@ fn regexp_extract(args: &[ColumnarValue], n: usize, whole: bool) -> DfResult<Arr
                 None => 1,
             }
         };
-        let value = cache
-            .get(Some(p.value(row)))
-            .and_then(|re| re.captures(s.value(row)).and_then(|c| c.get(idx).map(|m| m.as_str().to_owned())));
+        let value = cache.get(Some(p.value(row))).and_then(|re| {
+            re.captures(s.value(row))
+                .and_then(|c| c.get(idx).map(|m| m.as_str().to_owned()))
+        });
         b.append_option(value);
     }
     Ok(Arc::new(b.finish()))
@@ -475,7 +495,9 @@ fn locate(args: &[ColumnarValue], n: usize) -> DfResult<ArrayRef> {
         let h = hay.value(row);
         let skip_bytes = h.char_indices().nth(start - 1).map(|(i, _)| i);
         let pos = skip_bytes.and_then(|sb| {
-            h[sb..].find(needle.value(row)).map(|bi| (h[..sb + bi].chars().count() + 1) as i32)
+            h[sb..]
+                .find(needle.value(row))
+                .map(|bi| (h[..sb + bi].chars().count() + 1) as i32)
         });
         b.append_value(pos.unwrap_or(0));
     }
@@ -512,7 +534,11 @@ fn from_base64(args: &[ColumnarValue], n: usize, binary: bool) -> DfResult<Array
     if binary {
         let mut b = BinaryBuilder::with_capacity(n, n * 8);
         for row in 0..n {
-            b.append_option(if a.is_null(row) { None } else { engine.decode(a.value(row)).ok() });
+            b.append_option(if a.is_null(row) {
+                None
+            } else {
+                engine.decode(a.value(row)).ok()
+            });
         }
         return Ok(Arc::new(b.finish()));
     }
@@ -521,7 +547,10 @@ fn from_base64(args: &[ColumnarValue], n: usize, binary: bool) -> DfResult<Array
         let v = if a.is_null(row) {
             None
         } else {
-            engine.decode(a.value(row)).ok().and_then(|bytes| String::from_utf8(bytes).ok())
+            engine
+                .decode(a.value(row))
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
         };
         b.append_option(v);
     }

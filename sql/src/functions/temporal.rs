@@ -139,17 +139,24 @@ fn push_literal(out: &mut String, c: char) {
 
 /// Parses `s` with a chrono format; date-only formats give midnight.
 fn parse_with(s: &str, fmt: &str) -> Option<NaiveDateTime> {
-    NaiveDateTime::parse_from_str(s, fmt)
-        .ok()
-        .or_else(|| NaiveDate::parse_from_str(s, fmt).ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
+    NaiveDateTime::parse_from_str(s, fmt).ok().or_else(|| {
+        NaiveDate::parse_from_str(s, fmt)
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+    })
 }
 
 /// Parses SQL-style timestamp or date text (`2024-01-02 03:04:05[.123]`, ISO `T`, or a date).
 fn parse_default(s: &str) -> Option<NaiveDateTime> {
     let s = s.trim();
-    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
-        .iter()
-        .find_map(|f| parse_with(s, f))
+    [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d",
+    ]
+    .iter()
+    .find_map(|f| parse_with(s, f))
 }
 
 /// Per-row wall-clock values of a temporal (or textual) argument, in `zone`.
@@ -165,7 +172,11 @@ fn locals(arr: &ArrayRef, zone: &Zone) -> DfResult<Vec<Option<NaiveDateTime>>> {
                         return None;
                     }
                     let v = a.value(i);
-                    if tz.is_some() { zone.to_local(v.div_euclid(1000)) } else { naive_from_micros(v) }
+                    if tz.is_some() {
+                        zone.to_local(v.div_euclid(1000))
+                    } else {
+                        naive_from_micros(v)
+                    }
                 })
                 .collect()
         }
@@ -175,7 +186,9 @@ fn locals(arr: &ArrayRef, zone: &Zone) -> DfResult<Vec<Option<NaiveDateTime>>> {
             (0..n)
                 .map(|i| {
                     a.is_valid(i)
-                        .then(|| NaiveDate::from_num_days_from_ce_opt(a.value(i) + EPOCH_DAYS_FROM_CE))
+                        .then(|| {
+                            NaiveDate::from_num_days_from_ce_opt(a.value(i) + EPOCH_DAYS_FROM_CE)
+                        })
                         .flatten()
                         .and_then(|d| d.and_hms_opt(0, 0, 0))
                 })
@@ -184,7 +197,15 @@ fn locals(arr: &ArrayRef, zone: &Zone) -> DfResult<Vec<Option<NaiveDateTime>>> {
         _ => {
             let s = cast(arr, &DataType::Utf8)?;
             let s = s.as_string::<i32>();
-            (0..n).map(|i| if s.is_null(i) { None } else { parse_default(s.value(i)) }).collect()
+            (0..n)
+                .map(|i| {
+                    if s.is_null(i) {
+                        None
+                    } else {
+                        parse_default(s.value(i))
+                    }
+                })
+                .collect()
         }
     })
 }
@@ -194,14 +215,24 @@ fn instants(arr: &ArrayRef, zone: &Zone) -> DfResult<Vec<Option<i64>>> {
     if let DataType::Timestamp(_, Some(_)) = arr.data_type() {
         let a = cast(arr, &ltz_type())?;
         let a = a.as_primitive::<TimestampMicrosecondType>();
-        return Ok((0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).div_euclid(1000))).collect());
+        return Ok((0..a.len())
+            .map(|i| a.is_valid(i).then(|| a.value(i).div_euclid(1000)))
+            .collect());
     }
-    if matches!(arr.data_type(), DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64) {
+    if matches!(
+        arr.data_type(),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64
+    ) {
         let a = cast(arr, &DataType::Int64)?;
         let a = a.as_primitive::<Int64Type>();
-        return Ok((0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i))).collect());
+        return Ok((0..a.len())
+            .map(|i| a.is_valid(i).then(|| a.value(i)))
+            .collect());
     }
-    Ok(locals(arr, zone)?.into_iter().map(|l| l.map(|l| zone.from_local(l))).collect())
+    Ok(locals(arr, zone)?
+        .into_iter()
+        .map(|l| l.map(|l| zone.from_local(l)))
+        .collect())
 }
 
 /// A format argument: parsed once when constant, else per row.
@@ -213,12 +244,21 @@ struct Format {
 impl Format {
     fn new(args: &[ColumnarValue], i: usize, n: usize, default: &str) -> DfResult<Format> {
         if i >= args.len() {
-            return Ok(Format { constant: Some(Some(java_to_chrono(default))), column: None });
+            return Ok(Format {
+                constant: Some(Some(java_to_chrono(default))),
+                column: None,
+            });
         }
         if let Some(c) = const_string(args, i) {
-            return Ok(Format { constant: Some(c.map(|p| java_to_chrono(&p))), column: None });
+            return Ok(Format {
+                constant: Some(c.map(|p| java_to_chrono(&p))),
+                column: None,
+            });
         }
-        Ok(Format { constant: None, column: Some(string_arg(args, i, n)?) })
+        Ok(Format {
+            constant: None,
+            column: Some(string_arg(args, i, n)?),
+        })
     }
 
     fn get(&self, row: usize) -> Option<String> {
@@ -247,7 +287,9 @@ fn format_local(t: NaiveDateTime, offset_secs: i32, fmt: &str) -> Option<String>
 fn unit_arg(args: &[ColumnarValue]) -> DfResult<String> {
     match const_string(args, 0) {
         Some(Some(u)) => Ok(u.to_ascii_uppercase()),
-        _ => exec_err!("the time unit of TIMESTAMPDIFF/TIMESTAMPADD must be a constant such as DAY"),
+        _ => {
+            exec_err!("the time unit of TIMESTAMPDIFF/TIMESTAMPADD must be a constant such as DAY")
+        }
     }
 }
 
@@ -265,16 +307,21 @@ pub(crate) fn invoke(
 ) -> DfResult<ColumnarValue> {
     let scalar = |v: ScalarValue| Ok(ColumnarValue::Scalar(v));
     match kind {
-        Kind::Now | Kind::CurrentTimestamp => {
-            scalar(ScalarValue::TimestampMicrosecond(Some(now_ms() * 1000), Some("UTC".into())))
-        }
+        Kind::Now | Kind::CurrentTimestamp => scalar(ScalarValue::TimestampMicrosecond(
+            Some(now_ms() * 1000),
+            Some("UTC".into()),
+        )),
         Kind::LocalTimestamp => {
             let local = zone.to_local(now_ms()).map(naive_micros);
             scalar(ScalarValue::TimestampMicrosecond(local, None))
         }
-        Kind::CurrentDate => scalar(ScalarValue::Date32(zone.to_local(now_ms()).map(|t| date_days(t.date())))),
+        Kind::CurrentDate => scalar(ScalarValue::Date32(
+            zone.to_local(now_ms()).map(|t| date_days(t.date())),
+        )),
         Kind::CurrentTime | Kind::LocalTime => {
-            let secs = zone.to_local(now_ms()).map(|t| t.num_seconds_from_midnight() as i64 * 1_000_000);
+            let secs = zone
+                .to_local(now_ms())
+                .map(|t| t.num_seconds_from_midnight() as i64 * 1_000_000);
             scalar(ScalarValue::DurationMicrosecond(secs))
         }
         Kind::DateFormat => {
@@ -299,10 +346,15 @@ pub(crate) fn invoke(
             let vals = instants(&ts, zone)?;
             let mut b = StringBuilder::with_capacity(n, n * 20);
             for (row, v) in vals.into_iter().enumerate() {
-                let target = if tzs.is_null(row) { None } else { Zone::parse(tzs.value(row)) };
-                let out = v.zip(fmt.get(row)).zip(target).and_then(|((ms, f), z)| {
-                    format_local(z.to_local(ms)?, z.offset_at(ms), &f)
-                });
+                let target = if tzs.is_null(row) {
+                    None
+                } else {
+                    Zone::parse(tzs.value(row))
+                };
+                let out = v
+                    .zip(fmt.get(row))
+                    .zip(target)
+                    .and_then(|((ms, f), z)| format_local(z.to_local(ms)?, z.offset_at(ms), &f));
                 b.append_option(out);
             }
             Ok(ColumnarValue::Array(Arc::new(b.finish())))
@@ -317,7 +369,8 @@ pub(crate) fn invoke(
                 let (la, lc) = (locals(&a, zone)?, locals(&c, zone)?);
                 for (x, y) in la.into_iter().zip(lc) {
                     let v = x.zip(y).map(|(x, y)| {
-                        let months = (y.year() * 12 + y.month0() as i32) - (x.year() * 12 + x.month0() as i32);
+                        let months = (y.year() * 12 + y.month0() as i32)
+                            - (x.year() * 12 + x.month0() as i32);
                         match unit.as_str() {
                             "MONTH" => months,
                             "QUARTER" => months / 3,
@@ -354,11 +407,17 @@ pub(crate) fn invoke(
             for (row, v) in vals.into_iter().enumerate() {
                 let k = amount.is_valid(row).then(|| amount.value(row));
                 let out = v.zip(k).and_then(|(t, k)| add_unit(t, &unit, k)).map(|t| {
-                    if ltz { zone.from_local(t) * 1000 } else { naive_micros(t) }
+                    if ltz {
+                        zone.from_local(t) * 1000
+                    } else {
+                        naive_micros(t)
+                    }
                 });
                 b.append_option(out);
             }
-            let arr = b.finish().with_timezone_opt(if ltz { Some("UTC") } else { None });
+            let arr = b
+                .finish()
+                .with_timezone_opt(if ltz { Some("UTC") } else { None });
             Ok(ColumnarValue::Array(Arc::new(arr)))
         }
         Kind::ToDate => {
@@ -367,7 +426,12 @@ pub(crate) fn invoke(
             let fmt = Format::new(args, 1, n, "yyyy-MM-dd")?;
             let mut b = Date32Builder::with_capacity(n);
             for row in 0..n {
-                let v = if s.is_null(row) { None } else { fmt.get(row).and_then(|f| parse_with(s.value(row).trim(), &f)) };
+                let v = if s.is_null(row) {
+                    None
+                } else {
+                    fmt.get(row)
+                        .and_then(|f| parse_with(s.value(row).trim(), &f))
+                };
                 b.append_option(v.map(|t| date_days(t.date())));
             }
             Ok(ColumnarValue::Array(Arc::new(b.finish())))
@@ -378,7 +442,12 @@ pub(crate) fn invoke(
             let fmt = Format::new(args, 1, n, "yyyy-MM-dd HH:mm:ss")?;
             let mut b = TimestampMicrosecondBuilder::with_capacity(n);
             for row in 0..n {
-                let v = if s.is_null(row) { None } else { fmt.get(row).and_then(|f| parse_with(s.value(row).trim(), &f)) };
+                let v = if s.is_null(row) {
+                    None
+                } else {
+                    fmt.get(row)
+                        .and_then(|f| parse_with(s.value(row).trim(), &f))
+                };
                 b.append_option(v.map(naive_micros));
             }
             Ok(ColumnarValue::Array(Arc::new(b.finish())))
@@ -402,7 +471,9 @@ pub(crate) fn invoke(
                     b.append_option(ms.map(|m| m * 1000));
                 }
             }
-            Ok(ColumnarValue::Array(Arc::new(b.finish().with_timezone("UTC"))))
+            Ok(ColumnarValue::Array(Arc::new(
+                b.finish().with_timezone("UTC"),
+            )))
         }
         Kind::FromUnixtime => {
             let secs = cast(&args[0].to_array(n)?, &DataType::Int64)?;
@@ -410,10 +481,13 @@ pub(crate) fn invoke(
             let fmt = Format::new(args, 1, n, "yyyy-MM-dd HH:mm:ss")?;
             let mut b = StringBuilder::with_capacity(n, n * 20);
             for row in 0..n {
-                let out = secs.is_valid(row).then(|| secs.value(row).saturating_mul(1000)).and_then(|ms| {
-                    let f = fmt.get(row)?;
-                    format_local(zone.to_local(ms)?, zone.offset_at(ms), &f)
-                });
+                let out = secs
+                    .is_valid(row)
+                    .then(|| secs.value(row).saturating_mul(1000))
+                    .and_then(|ms| {
+                        let f = fmt.get(row)?;
+                        format_local(zone.to_local(ms)?, zone.offset_at(ms), &f)
+                    });
                 b.append_option(out);
             }
             Ok(ColumnarValue::Array(Arc::new(b.finish())))
@@ -437,8 +511,14 @@ pub(crate) fn invoke(
                         b.append_null();
                         continue;
                     }
-                    let parsed = fmt.get(row).and_then(|f| parse_with(s.value(row).trim(), &f));
-                    b.append_value(parsed.map(|t| zone.from_local(t).div_euclid(1000)).unwrap_or(i64::MIN));
+                    let parsed = fmt
+                        .get(row)
+                        .and_then(|f| parse_with(s.value(row).trim(), &f));
+                    b.append_value(
+                        parsed
+                            .map(|t| zone.from_local(t).div_euclid(1000))
+                            .unwrap_or(i64::MIN),
+                    );
                 }
             }
             Ok(ColumnarValue::Array(Arc::new(b.finish())))
@@ -452,7 +532,8 @@ pub(crate) fn invoke(
             for (row, v) in vals.into_iter().enumerate() {
                 let days = k.is_valid(row).then(|| k.value(row));
                 b.append_option(
-                    v.zip(days).and_then(|(t, k)| i32::try_from(k).ok().map(|k| date_days(t.date()) + k)),
+                    v.zip(days)
+                        .and_then(|(t, k)| i32::try_from(k).ok().map(|k| date_days(t.date()) + k)),
                 );
             }
             Ok(ColumnarValue::Array(Arc::new(b.finish())))

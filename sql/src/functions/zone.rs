@@ -34,7 +34,10 @@ impl Zone {
     /// The zone for an unset `local-time-zone`: `$TZ` when it parses, else UTC (Flink uses the
     /// JVM default, which on servers is almost always one of those).
     pub fn system_default() -> Zone {
-        std::env::var("TZ").ok().and_then(|z| Zone::parse(&z)).unwrap_or(Zone::Fixed(0))
+        std::env::var("TZ")
+            .ok()
+            .and_then(|z| Zone::parse(&z))
+            .unwrap_or(Zone::Fixed(0))
     }
 
     /// Offset from UTC in seconds at the instant `epoch_ms`.
@@ -42,7 +45,10 @@ impl Zone {
         match self {
             Zone::Fixed(s) => *s,
             Zone::Named(tz) => match Utc.timestamp_millis_opt(epoch_ms) {
-                LocalResult::Single(t) => tz.offset_from_utc_datetime(&t.naive_utc()).fix().local_minus_utc(),
+                LocalResult::Single(t) => tz
+                    .offset_from_utc_datetime(&t.naive_utc())
+                    .fix()
+                    .local_minus_utc(),
                 _ => 0,
             },
         }
@@ -71,7 +77,8 @@ impl Zone {
 
     /// The zone as a chrono `FixedOffset` at an instant (for `%z` formatting).
     pub fn fixed_at(&self, epoch_ms: i64) -> FixedOffset {
-        FixedOffset::east_opt(self.offset_at(epoch_ms)).unwrap_or(FixedOffset::east_opt(0).expect("zero offset"))
+        FixedOffset::east_opt(self.offset_at(epoch_ms))
+            .unwrap_or(FixedOffset::east_opt(0).expect("zero offset"))
     }
 }
 
@@ -103,7 +110,11 @@ mod tests {
         assert_eq!(Zone::parse("+05:30"), Some(Zone::Fixed(5 * 3600 + 1800)));
         assert_eq!(Zone::parse("UTC"), Some(Zone::Fixed(0)));
         assert!(matches!(Zone::parse("Asia/Shanghai"), Some(Zone::Named(_))));
-        assert_eq!(Zone::parse("Mars/Olympus"), None, "unknown zones must be rejected");
+        assert_eq!(
+            Zone::parse("Mars/Olympus"),
+            None,
+            "unknown zones must be rejected"
+        );
     }
 
     #[test]

@@ -683,12 +683,9 @@ async fn be_stream_load(
         st.begin(db, table, &label, be, Duration::from_secs(params.timeout_s))
     };
     reply.txn_id = txn_id;
-    // 2. Hang faults fire after begin, so the label reads RUNNING meanwhile.
     let fault = shared.lock().take_fault(FaultPoint::BeStreamLoad);
-    if let Some(Fault::Hang(d)) = &fault {
-        tokio::time::sleep(*d).await;
-    }
-    // 3. Read the body (hyper sends `100 Continue` now, if it was asked for).
+    // 2. Read the body (hyper sends `100 Continue` now, if it was asked for). A client that
+    //    goes away before the body is complete aborts the load, as on a real BE.
     let read_start = Instant::now();
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
@@ -703,54 +700,111 @@ async fn be_stream_load(
     };
     reply.read_ms = read_start.elapsed().as_millis() as u64;
     reply.stats.bytes = body.len() as u64;
-    // 4. Decode, convert, account, commit.
-    let outcome = parse_load(shared, &params, db, table, &body);
-    let mut st = shared.lock();
-    let parsed = match outcome {
-        Ok(p) => p,
-        Err(e) => {
-            st.set_state(txn_id, TxnState::Aborted, &e);
-            reply.message = e;
+    // 3. With the whole body received, the load runs to its end even if the client leaves
+    //    (a slow BE still commits): it runs in its own task. A hang fault delays it while the
+    //    label reads RUNNING.
+    let job = LoadJob {
+        shared: shared.clone(),
+        params,
+        db: db.to_string(),
+        table: table.to_string(),
+        label,
+        txn_id,
+        be_addr,
+        reply,
+        fault,
+        body,
+    };
+    tokio::spawn(job.run())
+        .await
+        .unwrap_or(Err(Dropped("load task failed")))
+}
+
+/// The part of a BE stream load after the body has arrived.
+struct LoadJob {
+    shared: Arc<Shared>,
+    params: LoadParams,
+    db: String,
+    table: String,
+    label: String,
+    txn_id: i64,
+    be_addr: SocketAddr,
+    reply: Reply,
+    fault: Option<Fault>,
+    body: Bytes,
+}
+
+impl LoadJob {
+    async fn run(self) -> Handled {
+        if let Some(Fault::Hang(d)) = &self.fault {
+            tokio::time::sleep(*d).await;
+        }
+        self.finish()
+    }
+
+    /// Decodes, converts, accounts and commits (or precommits) the load.
+    fn finish(self) -> Handled {
+        let LoadJob {
+            shared,
+            params,
+            db,
+            table,
+            label,
+            txn_id,
+            be_addr,
+            mut reply,
+            fault,
+            body,
+        } = self;
+        let mode = shared.cfg.mode;
+        let outcome = parse_load(&shared, &params, &db, &table, &body);
+        let mut st = shared.lock();
+        let parsed = match outcome {
+            Ok(p) => p,
+            Err(e) => {
+                st.set_state(txn_id, TxnState::Aborted, &e);
+                reply.message = e;
+                return Ok(reply.render(mode));
+            }
+        };
+        reply.stats.total = parsed.total;
+        reply.stats.filtered = parsed.filtered;
+        reply.stats.unselected = parsed.unselected;
+        reply.error_url = save_error_log(&mut st, be_addr, &label, txn_id, &parsed.errors);
+        if too_many_filtered(&reply.stats, params.max_filter_ratio) {
+            st.set_state(txn_id, TxnState::Aborted, "too many filtered rows");
+            reply.message = match mode {
+                Mode::Doris => "[DATA_QUALITY_ERROR]too many filtered rows".into(),
+                Mode::StarRocks => "too many filtered rows".into(),
+            };
             return Ok(reply.render(mode));
         }
-    };
-    reply.stats.total = parsed.total;
-    reply.stats.filtered = parsed.filtered;
-    reply.stats.unselected = parsed.unselected;
-    reply.error_url = save_error_log(&mut st, be_addr, &label, txn_id, &parsed.errors);
-    if too_many_filtered(&reply.stats, params.max_filter_ratio) {
-        st.set_state(txn_id, TxnState::Aborted, "too many filtered rows");
-        reply.message = match mode {
-            Mode::Doris => "[DATA_QUALITY_ERROR]too many filtered rows".into(),
-            Mode::StarRocks => "too many filtered rows".into(),
-        };
-        return Ok(reply.render(mode));
-    }
-    reply.stats.loaded = parsed.write.rows.len() as u64;
-    if let Some(t) = st.txns.get_mut(&txn_id) {
-        t.writes.push(parsed.write);
-        t.stats = reply.stats;
-    }
-    reply.status = "Success";
-    reply.message = "OK".into();
-    if params.two_phase_commit {
-        st.set_state(txn_id, TxnState::Precommitted, "");
-        return Ok(reply.render(mode));
-    }
-    match fault {
-        Some(Fault::PublishTimeout) => {
-            st.commit(txn_id, false);
-            reply.status = "Publish Timeout";
-            reply.message =
-                "transaction commit successfully, BUT data will be visible later".into();
+        reply.stats.loaded = parsed.write.rows.len() as u64;
+        if let Some(t) = st.txns.get_mut(&txn_id) {
+            t.writes.push(parsed.write);
+            t.stats = reply.stats;
         }
-        Some(Fault::DropReplyAfterCommit) => {
-            st.commit(txn_id, true);
-            return Err(Dropped("injected reply loss after commit"));
+        reply.status = "Success";
+        reply.message = "OK".into();
+        if params.two_phase_commit {
+            st.set_state(txn_id, TxnState::Precommitted, "");
+            return Ok(reply.render(mode));
         }
-        _ => st.commit(txn_id, true),
+        match fault {
+            Some(Fault::PublishTimeout) => {
+                st.commit(txn_id, false);
+                reply.status = "Publish Timeout";
+                reply.message =
+                    "transaction commit successfully, BUT data will be visible later".into();
+            }
+            Some(Fault::DropReplyAfterCommit) => {
+                st.commit(txn_id, true);
+                return Err(Dropped("injected reply loss after commit"));
+            }
+            _ => st.commit(txn_id, true),
+        }
+        Ok(reply.render(mode))
     }
-    Ok(reply.render(mode))
 }
 
 /// Like [`pre_fault`] but leaves `Hang` and commit-time faults for later steps.

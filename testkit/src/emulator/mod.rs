@@ -20,6 +20,28 @@
 //! sign and sequence column, StarRocks `__op`, Doris 2PC, the StarRocks transaction API,
 //! `get_load_state`, error logs, and the DDL the sinks send.
 //!
+//! # Test API
+//!
+//! - [`Emulator::start`]`(`[`EmulatorConfig::doris`]`()` / [`EmulatorConfig::starrocks`]`())`,
+//!   then [`Emulator::fe_url`], [`Emulator::fe_addr`], [`Emulator::be_addrs`],
+//!   [`Emulator::query_addr`] (MySQL protocol). Users: `root` with an empty password, plus
+//!   [`EmulatorConfig::with_user`]. Free ports by default.
+//! - Tables: [`Emulator::create_table_sql`] (creates the database too), [`Emulator::execute_sql`],
+//!   [`Emulator::schema`], [`Emulator::rows`] (visible rows sorted by key, JSON cells).
+//! - Labels: [`Emulator::label_state`], [`Emulator::set_label_state`] (make a label look
+//!   RUNNING / PRECOMMITTED / FINISHED / ABORTED).
+//! - Faults: [`Emulator::inject`]`(`[`FaultPoint`]`, `[`Fault`]`, times)`: HTTP 5xx, connection
+//!   reset, hang, `Publish Timeout`, reply lost after commit.
+//! - Observation: [`Emulator::requests`] (every request: node, path, label, auth, body,
+//!   status) and [`Emulator::counters`].
+//! - Timing knobs: [`EmulatorConfig::label_keep`], [`EmulatorConfig::precommit_timeout`],
+//!   [`EmulatorConfig::json_max_bytes`].
+//!
+//! Not emulated: group-commit batching across requests (a group-commit load commits at once),
+//! StarRocks merge commit, `parquet`/`orc`, `lzo`/`bz2`/`lz4_block`/`snappy` bodies (rejected
+//! with a clear message), partitions, `columns` expressions beyond column references, literals
+//! and `lower`/`upper`, and publish delay (a `Publish Timeout` load is applied at once).
+//!
 //! # Example
 //!
 //! ```no_run

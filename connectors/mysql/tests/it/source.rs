@@ -6,16 +6,21 @@ use std::collections::BTreeMap;
 use cdcflow_engine::component::{BuildContext, Source, SourceFactory};
 use cdcflow_engine::config::{Diagnostics, load_str};
 use cdcflow_engine::{ChangeEvent, Op, SourceOffset};
-use cdcflow_mysql::source::{MySqlSourceFactory, SnapshotOffset};
+use cdcflow_mysql::source::{MySqlSource, MySqlSourceFactory, SnapshotOffset};
+use mysql_async::prelude::Queryable;
 use cdcflow_testkit::mariadb::MariaDb;
 
 use crate::common::{fresh_db, render, server};
 
 /// A pipeline YAML for `db` with extra source options (already indented by 2).
+/// Each source gets its own server id: tests share one server and run in parallel.
 pub fn pipeline_yaml(port: u16, user: &str, tables: &str, extra: &str) -> String {
+    static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(5400);
+    let id = NEXT_ID.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
     format!(
         "source:\n  type: mysql\n  hostname: 127.0.0.1\n  port: {port}\n  username: {user}\n  password: \"pw\"\n  \
-         tables: {tables}\n  server-id: 5401-5404\n{extra}sink:\n  type: values\npipeline:\n  parallelism: 2\n"
+         tables: {tables}\n  server-id: {id}-{}\n{extra}sink:\n  type: values\npipeline:\n  parallelism: 2\n",
+        id + 1
     )
 }
 
@@ -158,6 +163,23 @@ async fn snapshot_mode_is_bounded_and_creates_tables_first() {
     );
 }
 
+/// Builds the source directly (not through the trait object) to look at its snapshot summary.
+async fn build_direct(yaml: &str, resume: Option<SourceOffset>) -> MySqlSource {
+    let def = load_str(yaml, "test.yaml").expect("pipeline parses");
+    let mut diags = Diagnostics::default();
+    let cfg = cdcflow_mysql::config::validate(&def.source, &def.pipeline, &mut diags).unwrap_or_else(|| panic!("valid: {diags}"));
+    MySqlSource::start(cfg, 2, resume).await.expect("start")
+}
+
+fn is_binlog_offset(ev: &ChangeEvent) -> bool {
+    let off = match ev {
+        ChangeEvent::Data(b) => b.offset.as_ref(),
+        ChangeEvent::Progress { offset, .. } => Some(offset),
+        _ => None,
+    };
+    off.is_some_and(|o| SnapshotOffset::from_source_offset(o).is_none())
+}
+
 #[tokio::test]
 async fn initial_mode_equals_the_source_under_concurrent_writes() {
     let s = server().await;
@@ -175,14 +197,17 @@ async fn initial_mode_equals_the_source_under_concurrent_writes() {
         &format!("{db}.t"),
         "  scan.incremental.snapshot.chunk.size: 500\n  scan.snapshot.fetch.size: 100\n",
     );
-    let mut src = build(&yaml, None).await.expect("build");
-    // Writer: updates, deletes and inserts spread over the key space while the snapshot runs.
-    let writer_db = db.clone();
+    // Writer: updates, deletes, inserts and key changes spread over the key space, running from
+    // before the snapshot starts until the source has switched to the binlog.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (writer_db, writer_stop) = (db.clone(), stop.clone());
     let writer = tokio::spawn(async move {
         let s = server().await;
-        for i in 0..40 {
+        let mut conn = s.conn().await.expect("writer connects");
+        let mut i = 0u32;
+        while !writer_stop.load(std::sync::atomic::Ordering::SeqCst) || i < 20 {
             let k = i * 487 % 20000 + 1;
-            s.exec(&format!(
+            conn.query_drop(format!(
                 "UPDATE {writer_db}.t SET v = 'u{i}' WHERE id = {k};
                  DELETE FROM {writer_db}.t WHERE id = {};
                  INSERT INTO {writer_db}.t VALUES ({}, 'new{i}');
@@ -193,49 +218,73 @@ async fn initial_mode_equals_the_source_under_concurrent_writes() {
             ))
             .await
             .expect("write");
+            i += 1;
         }
+        conn.query_drop(format!("INSERT INTO {writer_db}.t VALUES (999999, 'sentinel')")).await.expect("sentinel");
+        i
     });
+    let mut src = build_direct(&yaml, None).await;
     let mut m = Materialized::default();
-    let mut writer_done = false;
-    let mut writer = Some(writer);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        let ev = tokio::time::timeout_at(deadline, src.next_event())
-            .await
-            .expect("events keep coming")
-            .expect("event");
-        m.apply(ev.expect("initial mode is unbounded"));
-        if !writer_done && writer.as_ref().is_some_and(|w| w.is_finished()) {
-            writer.take().unwrap().await.unwrap();
-            writer_done = true;
-            // Mark the end of the writes with a sentinel row.
-            s.exec(&format!("INSERT INTO {db}.t VALUES (999999, 'sentinel')"))
-                .await
-                .unwrap();
+    while !m.rows.contains_key(&999999) {
+        let ev = tokio::time::timeout_at(deadline, src.next_event()).await.expect("events keep coming").expect("event");
+        let ev = ev.expect("initial mode is unbounded");
+        if is_binlog_offset(&ev) {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
         }
-        if writer_done && m.rows.contains_key(&999999) {
-            break;
-        }
+        m.apply(ev);
     }
-    let want = source_rows(&db, "t").await;
-    let missing: Vec<_> = want
-        .keys()
-        .filter(|k| !m.rows.contains_key(k))
-        .take(10)
-        .collect();
-    let extra: Vec<_> = m
-        .rows
-        .keys()
-        .filter(|k| !want.contains_key(k))
-        .take(10)
-        .collect();
+    let writes = writer.await.unwrap();
+    let summary = src.snapshot_summary();
+    assert!(summary.marks.len() >= 20, "20000 rows in chunks of 500");
     assert!(
-        missing.is_empty() && extra.is_empty(),
-        "missing {missing:?}, extra {extra:?}"
+        summary.min_low() < summary.max_high(),
+        "writes ({writes} rounds) moved the binlog during the snapshot, so the catch-up window was exercised"
     );
+    let want = source_rows(&db, "t").await;
+    let missing: Vec<_> = want.keys().filter(|k| !m.rows.contains_key(k)).take(10).collect();
+    let extra: Vec<_> = m.rows.keys().filter(|k| !want.contains_key(k)).take(10).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, extra {extra:?}");
     for (k, v) in &want {
         assert_eq!(&m.rows[k], v, "row {k}");
     }
+}
+
+#[tokio::test]
+async fn binlog_only_start_and_resume_from_a_binlog_offset() {
+    let s = server().await;
+    let db = fresh_db("src_latest").await;
+    cdc_user(s, "cdc_latest").await;
+    s.exec(&format!("CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(30)); INSERT INTO {db}.t VALUES (1, 'old')"))
+        .await
+        .unwrap();
+    let yaml = pipeline_yaml(s.port(), "cdc_latest", &format!("{db}.t"), "  scan.startup.mode: latest-offset\n");
+    let mut src = build(&yaml, None).await.expect("build");
+    s.exec(&format!("INSERT INTO {db}.t VALUES (2, 'two'); INSERT INTO {db}.t VALUES (3, 'three')")).await.unwrap();
+    let mut m = Materialized::default();
+    let mut first_offset = None;
+    while !m.rows.contains_key(&3) {
+        let ev = src.next_event().await.expect("event").expect("unbounded");
+        if let ChangeEvent::Data(b) = &ev
+            && first_offset.is_none()
+        {
+            first_offset = b.offset.clone();
+        }
+        m.apply(ev);
+    }
+    assert!(!m.rows.contains_key(&1), "latest-offset reads no snapshot");
+    assert_eq!(m.rows[&2], vec!["2".to_string(), "two".to_string()]);
+    drop(src);
+
+    // Resume after the first transaction: only row 3 comes again.
+    let mut src = build(&yaml, first_offset).await.expect("resume");
+    s.exec(&format!("INSERT INTO {db}.t VALUES (4, 'four')")).await.unwrap();
+    let mut m = Materialized::default();
+    while !m.rows.contains_key(&4) {
+        m.apply(src.next_event().await.expect("event").expect("unbounded"));
+    }
+    let keys: Vec<i64> = m.rows.keys().copied().collect();
+    assert_eq!(keys, vec![3, 4], "resumed after row 2's transaction");
 }
 
 #[tokio::test]
