@@ -149,11 +149,11 @@ pub async fn run(
                 }
             }
             _ = ticker.tick() => {
-                if state.offset_since_checkpoint {
-                    if let Err(e) = checkpoint(&mut *sink, &opts, &mut state).await {
-                        source_task.abort();
-                        return Err(e);
-                    }
+                if state.offset_since_checkpoint
+                    && let Err(e) = checkpoint(&mut *sink, &opts, &mut state).await
+                {
+                    source_task.abort();
+                    return Err(e);
                 }
             }
             _ = progress.tick() => {

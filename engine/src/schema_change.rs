@@ -5,52 +5,10 @@
 use std::collections::BTreeSet;
 
 use crate::change::{ColumnPosition, SchemaChange};
-use crate::config::SchemaChangeBehavior;
+use crate::config::{
+    SCHEMA_CHANGE_TAGS as ALL_TAGS, SchemaChangeBehavior, expand_schema_change_tag as expand_tag,
+};
 use crate::schema::TableSchema;
-
-/// Every exact tag Flink CDC knows.
-pub const ALL_TAGS: &[&str] = &[
-    "create.table",
-    "add.column",
-    "alter.column.type",
-    "drop.column",
-    "rename.column",
-    "truncate.table",
-    "drop.table",
-    "alter.table.comment",
-];
-
-/// Expands a tag as written (exact or family: `add`, `alter`, `create`, `drop`, `rename`,
-/// `column`, `table`, `all`) into exact tags; `None` for an unknown tag.
-pub fn expand_tag(tag: &str) -> Option<Vec<&'static str>> {
-    let t = tag.trim().to_ascii_lowercase();
-    if let Some(exact) = ALL_TAGS.iter().find(|x| **x == t) {
-        return Some(vec![*exact]);
-    }
-    let v: Vec<&'static str> = match t.as_str() {
-        "add" => vec!["add.column"],
-        "alter" => vec!["alter.column.type"],
-        "create" => vec!["create.table"],
-        "drop" => vec!["drop.column", "drop.table"],
-        "rename" => vec!["rename.column"],
-        "truncate" => vec!["truncate.table"],
-        "column" => vec![
-            "add.column",
-            "alter.column.type",
-            "drop.column",
-            "rename.column",
-        ],
-        "table" => vec![
-            "create.table",
-            "drop.table",
-            "truncate.table",
-            "alter.table.comment",
-        ],
-        "all" => ALL_TAGS.to_vec(),
-        _ => return None,
-    };
-    Some(v)
-}
 
 /// Decides, per schema change, whether and in what form it reaches the sink.
 #[derive(Debug, Clone)]
@@ -259,14 +217,5 @@ mod tests {
             e.judge(&SchemaChange::TruncateTable, &schema()),
             Verdict::Fail(_)
         ));
-    }
-
-    #[test]
-    fn family_tags_expand() {
-        assert_eq!(
-            expand_tag("drop").unwrap(),
-            vec!["drop.column", "drop.table"]
-        );
-        assert!(expand_tag("nonsense").is_none());
     }
 }

@@ -97,6 +97,13 @@ impl SqlTransform {
         let ts = self.table_state(&input.id);
         let Some(rule) = ts.rule else { return Ok(()) };
         let mut plan = plan_table(&rules[rule], input, &state, ts.out_version + 1)?;
+        tracing::debug!(
+            table = %input.id,
+            version = input.version,
+            rule,
+            columns = plan.out.columns.len(),
+            "Transform planned for a table schema version."
+        );
         match ts.plan.take() {
             None => {
                 ts.out_version += 1;
@@ -401,6 +408,67 @@ fn eval(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The decision table of Flink CDC 3.6, row by row: (row index, op it is emitted with).
+    fn model(ops: &[i8], pass: &[Option<bool>]) -> Vec<(usize, i8)> {
+        let p = |i: usize| pass[i] == Some(true);
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < ops.len() {
+            if ops[i] == 1 && i + 1 < ops.len() && ops[i + 1] == 2 {
+                match (p(i), p(i + 1)) {
+                    (true, true) => out.extend([(i, 1), (i + 1, 2)]),
+                    (true, false) => out.push((i, 3)),
+                    (false, true) => out.push((i + 1, 0)),
+                    (false, false) => {}
+                }
+                i += 2;
+            } else {
+                if p(i) {
+                    out.push((i, ops[i]));
+                }
+                i += 1;
+            }
+        }
+        out
+    }
+
+    /// Change streams as sources emit them: single ops and adjacent update pairs.
+    fn changes() -> impl Strategy<Value = (Vec<i8>, Vec<Option<bool>>)> {
+        prop::collection::vec(
+            (0..3u8, any::<Option<bool>>(), any::<Option<bool>>()),
+            0..40,
+        )
+        .prop_map(|items| {
+            let (mut ops, mut pass) = (Vec::new(), Vec::new());
+            for (kind, a, b) in items {
+                match kind {
+                    0 => ops.push(0),
+                    1 => ops.push(3),
+                    _ => {
+                        ops.extend([1, 2]);
+                        pass.push(b);
+                    }
+                }
+                pass.push(a);
+            }
+            (ops, pass)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn decide_matches_the_flink_decision_table((ops, pass) in changes()) {
+            let (keep, new_ops) = decide(&Int8Array::from(ops.clone()), &BooleanArray::from(pass.clone()));
+            let final_ops = new_ops.map(|o| o.values().to_vec()).unwrap_or_else(|| ops.clone());
+            let got: Vec<(usize, i8)> = (0..ops.len())
+                .filter(|&i| keep.as_ref().is_none_or(|k| k.value(i)))
+                .map(|i| (i, final_ops[i]))
+                .collect();
+            prop_assert_eq!(got, model(&ops, &pass));
+        }
+    }
 
     #[test]
     fn update_leaving_the_filter_becomes_delete_of_before() {

@@ -86,6 +86,35 @@ impl CompiledPipeline {
 
 /// Validates every transform and route rule offline and prepares the DataFusion session.
 ///
+/// ```
+/// use cdcflow_engine::config::{ExprText, Location, PipelineOptions, Spanned, TransformDef};
+///
+/// let at = |line, column| Location { line, column };
+/// let text = "id > 1 AND uper(name) = 'X'";
+/// let filter = ExprText {
+///     text: text.into(),
+///     loc: at(4, 13),
+///     char_locs: (0..text.len()).map(|i| at(4, 13 + i)).collect(),
+/// };
+/// let rule = TransformDef {
+///     loc: at(2, 5),
+///     source_table: Spanned::new("app.orders".into(), at(2, 19)),
+///     projection: None,
+///     filter: Some(filter),
+///     primary_keys: None,
+///     partition_keys: None,
+///     table_options: None,
+///     table_options_delimiter: None,
+///     converter_after_transform: None,
+///     description: None,
+/// };
+/// let err = cdcflow_sql::compile(&[rule], &[], &PipelineOptions::default(), "p.yaml").unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "p.yaml:4:24: transform[0].filter: unknown function `uper` (hint: did you mean `UPPER`?)"
+/// );
+/// ```
+///
 /// # Errors
 /// All problems found, each with `file`, line and column (inside expressions: of the offending
 /// character) and the key path such as `transform[1].filter`.

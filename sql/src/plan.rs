@@ -534,6 +534,22 @@ pub(crate) fn prepare_ast(expr: &mut SqlExpr, known: &[String]) {
                         list.args[0] = string_arg(&unit);
                     }
                 }
+                if lower == "mod"
+                    && let SqlExpr::Function(f) = &*e
+                    && let FunctionArguments::List(list) = &f.args
+                    && let [
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(a)),
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(b)),
+                    ] = list.args.as_slice()
+                {
+                    // DataFusion has `%` but no MOD function.
+                    *e = SqlExpr::Nested(Box::new(SqlExpr::BinaryOp {
+                        left: Box::new(a.clone()),
+                        op: ast::BinaryOperator::Modulo,
+                        right: Box::new(b.clone()),
+                    }));
+                    return ControlFlow::Continue(());
+                }
                 if dow {
                     // DataFusion's dow is 0 = Sunday; Flink's DAYOFWEEK is 1 = Sunday.
                     let inner = e.clone();

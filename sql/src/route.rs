@@ -270,6 +270,12 @@ fn coerce(batch: &ChangeBatch, sink: &TableSchemaRef) -> Result<ChangeBatch, Sql
     let rb = &batch.data;
     let n = rb.num_rows();
     let ncols = rb.num_columns();
+    if ncols < 2 {
+        return Err(SqlError::Internal(format!(
+            "batch of {} has no system columns",
+            batch.table.id
+        )));
+    }
     let opts = CastOptions {
         safe: true,
         ..Default::default()

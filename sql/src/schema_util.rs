@@ -164,18 +164,18 @@ pub fn widen(a: &CdcType, b: &CdcType) -> CdcType {
             },
         ) => {
             let scale = (*s1).max(*s2);
-            let int_digits = (p1 - s1).max(p2 - s2);
+            let int_digits = p1.saturating_sub(*s1).max(p2.saturating_sub(*s2));
             Decimal {
-                precision: (int_digits + scale).min(38),
+                precision: int_digits.saturating_add(scale).min(38),
                 scale,
             }
         }
         (Decimal { precision, scale }, i) | (i, Decimal { precision, scale })
             if int_rank(i).is_some() =>
         {
-            let int_digits = (precision - scale).max(int_digits(i));
+            let int_digits = precision.saturating_sub(*scale).max(int_digits(i));
             Decimal {
-                precision: (int_digits + scale).min(38),
+                precision: int_digits.saturating_add(*scale).min(38),
                 scale: *scale,
             }
         }

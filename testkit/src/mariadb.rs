@@ -225,7 +225,7 @@ impl MariaDb {
         );
         let dir = std::env::temp_dir().join(name);
         let _ = std::fs::remove_dir_all(&dir);
-        for sub in ["data", "binlog"] {
+        for sub in ["data", "binlog", "tmp"] {
             let p = dir.join(sub);
             std::fs::create_dir_all(&p).map_err(|source| MariaDbError::Io { path: p, source })?;
         }
@@ -235,7 +235,15 @@ impl MariaDb {
             port: 0,
             child: Mutex::new(None),
         };
-        db.install_db()?;
+        if let Err(first) = db.install_db() {
+            // A concurrent bootstrap elsewhere on the machine can disturb the first attempt.
+            tracing::warn!(error = %first, "mariadb-install-db failed; retrying once.");
+            let data = db.dir.join("data");
+            let _ = std::fs::remove_dir_all(&data);
+            std::fs::create_dir_all(&data)
+                .map_err(|source| MariaDbError::Io { path: data, source })?;
+            db.install_db()?;
+        }
         let mut last = None;
         // A free port can be taken between probing and binding: retry with another one.
         for _ in 0..3 {
@@ -257,6 +265,7 @@ impl MariaDb {
         let out = Command::new("mariadb-install-db")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", self.dir.join("data").display()))
+            .arg(format!("--tmpdir={}", self.dir.join("tmp").display()))
             .args([
                 "--user=root",
                 "--auth-root-authentication-method=normal",
@@ -296,6 +305,7 @@ impl MariaDb {
             .arg(format!("--socket={}", d.join("mysqld.sock").display()))
             .arg(format!("--pid-file={}", d.join("mysqld.pid").display()))
             .arg(format!("--log-error={}", err_log.display()))
+            .arg(format!("--tmpdir={}", d.join("tmp").display()))
             .arg(format!(
                 "--log-bin={}",
                 d.join("binlog").join("mysql-bin").display()

@@ -234,7 +234,7 @@ mod routing_4_1 {
         let be = h.emu.be_addrs()[0];
         assert_eq!(
             loc,
-            format!("http://loader:s3%3Acret@{be}/api/{DB}/t/_stream_load?"),
+            format!("http://loader:s3:cret@{be}/api/{DB}/t/_stream_load?"),
             "rule 5: userinfo + trailing ?"
         );
 
@@ -309,6 +309,29 @@ mod routing_4_1 {
             "class com.starrocks.common.DdlException: There is no 100-continue header",
             "rule 3"
         );
+    }
+
+    #[tokio::test]
+    async fn rules_4_41_fe_never_sends_100_continue_unless_configured() {
+        for continue_first in [false, true] {
+            let mut cfg = EmulatorConfig::doris();
+            cfg.fe_sends_continue = continue_first;
+            let h = H::start(cfg).await;
+            let head = format!(
+                "PUT /api/{DB}/t/_stream_load HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+                basic_header(h.user, h.pass)
+            );
+            let first = raw_first_response(h.emu.fe_addr(), &head).await;
+            let expected = if continue_first {
+                "HTTP/1.1 100 Continue"
+            } else {
+                "HTTP/1.1 307"
+            };
+            assert!(
+                first.starts_with(expected),
+                "fe_sends_continue={continue_first}: {first}"
+            );
+        }
     }
 
     #[tokio::test]
@@ -676,7 +699,7 @@ mod responses_4_3 {
         let loc = fe.headers()["location"]
             .to_str()
             .unwrap()
-            .replace("loader:s3%3Acret@", "");
+            .replace("loader:s3:cret@", "");
         let resp = h
             .http
             .put(loc)
@@ -972,7 +995,7 @@ mod labels_4_4 {
         let loc = r.headers()["location"]
             .to_str()
             .unwrap()
-            .replace("loader:s3%3Acret@", "");
+            .replace("loader:s3:cret@", "");
         let (_, body) = h
             .put_json(
                 &loc,
@@ -1202,6 +1225,58 @@ mod labels_4_4 {
     }
 
     #[tokio::test]
+    async fn starrocks_transaction_sticks_to_the_be_that_began_it() {
+        let h = H::start(EmulatorConfig::starrocks().with_be_count(2)).await;
+        h.emu
+            .create_table_sql(DB, "CREATE TABLE t (id INT NOT NULL, name VARCHAR(10)) PRIMARY KEY (id) DISTRIBUTED BY HASH (id)")
+            .unwrap();
+        let (_, _, begin_loc) = txn(&h, true, "begin", "stick", &[], "").await;
+        let begin_loc = begin_loc.expect("307 to a BE");
+        let chosen = reqwest::Url::parse(&begin_loc).unwrap();
+        let (_, b) = h
+            .put_json(
+                begin_loc.as_str(),
+                &[("label", "stick"), ("db", DB), ("table", "t")],
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(s(&b, "Status"), "OK", "{b}");
+        let (_, _, load_loc) = txn(&h, true, "load", "stick", &[], "").await;
+        let load_url = reqwest::Url::parse(&load_loc.expect("307")).unwrap();
+        assert_eq!(
+            load_url.port(),
+            chosen.port(),
+            "the FE sends every call of a label to its BE"
+        );
+        let other = h
+            .emu
+            .be_addrs()
+            .into_iter()
+            .find(|a| Some(a.port()) != chosen.port())
+            .unwrap();
+        let (_, wrong) = h
+            .put_json(
+                &format!("http://{other}/api/transaction/load"),
+                &[("label", "stick"), ("db", DB), ("table", "t")],
+                b"1\ta\n".to_vec(),
+            )
+            .await;
+        assert_eq!(
+            s(&wrong, "Status"),
+            "TXN_NOT_EXISTS",
+            "another BE has no context for the label"
+        );
+        let (_, ok) = h
+            .put_json(
+                load_url.as_str(),
+                &[("label", "stick"), ("db", DB), ("table", "t")],
+                b"1\ta\n".to_vec(),
+            )
+            .await;
+        assert_eq!(s(&ok, "Status"), "OK", "{ok}");
+    }
+
+    #[tokio::test]
     async fn rule_54_transaction_csv_chunks_are_concatenated() {
         let h = H::starrocks().await;
         txn(&h, false, "begin", "cat1", &[], "").await;
@@ -1325,7 +1400,7 @@ mod labels_4_4 {
         let h = H::doris().await;
         h.emu.inject(
             FaultPoint::BeStreamLoad,
-            Fault::Hang(Duration::from_secs(60)),
+            Fault::Hang(Duration::from_secs(1)),
             1,
         );
         let url = format!("{}/api/{DB}/t/_stream_load", h.be());
@@ -1344,6 +1419,20 @@ mod labels_4_4 {
             Some(TxnState::Prepare),
             "the hanging load holds its label"
         );
+        let mut state = h.emu.label_state(DB, "hang1");
+        for _ in 0..200 {
+            if state != Some(TxnState::Prepare) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            state = h.emu.label_state(DB, "hang1");
+        }
+        assert_eq!(
+            state,
+            Some(TxnState::Visible),
+            "the slow load still commits after the client left"
+        );
+        assert_eq!(h.ids(), [1]);
         h.emu
             .inject(FaultPoint::FeStreamLoad, Fault::ConnectionReset, 1);
         let r = h
@@ -1356,6 +1445,7 @@ mod labels_4_4 {
         assert!(r.is_err(), "reset: no reply at all");
         let ok = h.load("t", &[("label", "after")], "2\tb\t1\t\\N\n").await;
         assert_eq!(s(&ok, "Status"), "Success", "faults are one-shot");
+        assert_eq!(h.ids(), [1, 2]);
     }
 
     #[tokio::test]
@@ -1572,6 +1662,77 @@ mod encoding_4_5 {
         )
         .await;
         assert_eq!(h.ids(), [8], "CSV delete sign as a trailing hidden column");
+    }
+
+    #[tokio::test]
+    async fn rule_28_partial_updates_keep_unlisted_columns() {
+        let h = H::doris().await;
+        h.load("t", &[], "1\ta\t1\t2024-01-01\n").await;
+        let r = h
+            .load(
+                "t",
+                &[("partial_columns", "true"), ("columns", "id,amount")],
+                "1\t2.5\n",
+            )
+            .await;
+        assert_eq!(n(&r, "NumberLoadedRows"), 1, "{r}");
+        let row = &h.emu.rows(DB, "t").unwrap()[0];
+        assert_eq!(
+            (row["name"].as_str(), row["amount"].as_str()),
+            (Some("a"), Some("2.50"))
+        );
+        let r = h
+            .load(
+                "t",
+                &[("unique_key_update_mode", "UPDATE_FLEXIBLE_COLUMNS")],
+                "1\n",
+            )
+            .await;
+        assert!(
+            s(&r, "Message").contains("only support json format"),
+            "rule 28: {r}"
+        );
+        let r = h
+            .load("t", &[("unique_key_update_mode", "SOMETIMES")], "1\n")
+            .await;
+        assert!(
+            s(&r, "Message").contains("UPDATE_FIXED_COLUMNS"),
+            "rule 28: {r}"
+        );
+    }
+
+    #[tokio::test]
+    async fn aggregate_and_duplicate_models() {
+        let h = H::doris().await;
+        h.emu
+            .create_table_sql(DB, "CREATE TABLE agg (k INT, s BIGINT SUM, m INT MAX, r STRING REPLACE) AGGREGATE KEY(k) DISTRIBUTED BY HASH(k)")
+            .unwrap();
+        h.load("agg", &[], "1\t5\t3\tx\n1\t7\t2\ty\n").await;
+        h.load("agg", &[], "1\t1\t9\tz\n").await;
+        let rows = h.emu.rows(DB, "agg").unwrap();
+        assert_eq!(
+            (
+                rows[0]["s"].as_i64(),
+                rows[0]["m"].as_i64(),
+                rows[0]["r"].as_str()
+            ),
+            (Some(13), Some(9), Some("z"))
+        );
+        h.emu
+            .create_table_sql(
+                DB,
+                "CREATE TABLE dup (k INT, v STRING) DUPLICATE KEY(k) DISTRIBUTED BY HASH(k)",
+            )
+            .unwrap();
+        h.load("dup", &[], "2\tb\n1\ta\n2\tb\n").await;
+        let keys: Vec<i64> = h
+            .emu
+            .rows(DB, "dup")
+            .unwrap()
+            .iter()
+            .map(|r| r["k"].as_i64().unwrap())
+            .collect();
+        assert_eq!(keys, [1, 2, 2], "duplicates are all kept, sorted by key");
     }
 
     #[tokio::test]

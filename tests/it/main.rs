@@ -2,3 +2,5 @@
 //! Stream Load emulator), never mocks.
 
 mod config;
+mod end_to_end;
+mod support;

@@ -11,7 +11,7 @@ use std::sync::{Mutex, OnceLock};
 use async_trait::async_trait;
 use cdcflow_engine::change::{ChangeBatch, Op, SchemaChange};
 use cdcflow_engine::component::{BuildContext, Sink, SinkFactory, ValidatedSink};
-use cdcflow_engine::config::{ComponentDef, Diagnostics, OptionReader, PipelineOptions};
+use cdcflow_engine::config::{ComponentDef, Diagnostics, PipelineOptions, validate_values_sink};
 use cdcflow_engine::schema::{TableId, TableSchemaRef};
 
 use crate::encode::{LocalZone, render_cell};
@@ -72,26 +72,14 @@ impl SinkFactory for ValuesSinkFactory {
         pipeline: &PipelineOptions,
         diags: &mut Diagnostics,
     ) -> Option<Box<dyn ValidatedSink>> {
-        let before = diags.len();
-        let mut r = OptionReader::new(def, diags);
-        let print = r.bool("print.enabled", true);
-        let materialize = r.bool("materialized.in.memory", false);
-        let zone = LocalZone::parse(pipeline.local_time_zone.as_deref());
-        if zone.is_none() {
-            r.error(
-                "local-time-zone",
-                "unknown pipeline.local-time-zone".into(),
-                None,
-            );
-        }
-        r.finish(&["error.on.schema.change", "sink.print.logger"]);
-        if diags.len() != before {
-            return None;
-        }
+        let cfg = validate_values_sink(def, diags)?;
+        // The pipeline block's own validation reports a bad zone; fall back to UTC here.
+        let zone =
+            LocalZone::parse(pipeline.local_time_zone.as_deref()).unwrap_or_else(LocalZone::utc);
         Some(Box::new(ValidatedValues {
-            print,
-            materialize,
-            zone: zone?,
+            print: cfg.print,
+            materialize: cfg.materialize,
+            zone,
         }))
     }
 }
@@ -289,15 +277,41 @@ mod tests {
     #[tokio::test]
     async fn materializes_upserts_and_deletes_by_key() {
         let cols = vec![
-            ColumnDef { name: "id".into(), data_type: CdcType::Int, nullable: false, default: None, comment: None, source_type: String::new() },
-            ColumnDef { name: "v".into(), data_type: CdcType::String, nullable: true, default: None, comment: None, source_type: String::new() },
+            ColumnDef {
+                name: "id".into(),
+                data_type: CdcType::Int,
+                nullable: false,
+                default: None,
+                comment: None,
+                source_type: String::new(),
+            },
+            ColumnDef {
+                name: "v".into(),
+                data_type: CdcType::String,
+                nullable: true,
+                default: None,
+                comment: None,
+                source_type: String::new(),
+            },
         ];
-        let schema = Arc::new(TableSchema::new(TableId::new("values_test", "t"), cols, vec!["id".into()], None, 1));
+        let schema = Arc::new(TableSchema::new(
+            TableId::new("values_test", "t"),
+            cols,
+            vec!["id".into()],
+            None,
+            1,
+        ));
         let data = RecordBatch::try_new(
             schema.arrow.clone(),
             vec![
                 Arc::new(Int32Array::from(vec![1, 2, 1, 1, 2])) as ArrayRef,
-                Arc::new(StringArray::from(vec![Some("a"), Some("b"), Some("a"), Some("a2"), None])),
+                Arc::new(StringArray::from(vec![
+                    Some("a"),
+                    Some("b"),
+                    Some("a"),
+                    Some("a2"),
+                    None,
+                ])),
                 Arc::new(Int8Array::from(vec![0, 0, 1, 2, 3])),
                 Arc::new(Int64Array::from(vec![0; 5])),
             ],
@@ -305,10 +319,20 @@ mod tests {
         .unwrap();
         let mut sink = ValuesSink::new(false, true);
         sink.create_table(&schema).await.unwrap();
-        sink.write(ChangeBatch { table: schema.clone(), data, seq: 1, offset: None }).await.unwrap();
+        sink.write(ChangeBatch {
+            table: schema.clone(),
+            data,
+            seq: 1,
+            offset: None,
+        })
+        .await
+        .unwrap();
         let (names, rows) = materialized_rows(&schema.id).unwrap();
         assert_eq!(names, vec!["id", "v"]);
-        assert_eq!(rows, vec![vec![Some("1".to_string()), Some("a2".to_string())]]);
+        assert_eq!(
+            rows,
+            vec![vec![Some("1".to_string()), Some("a2".to_string())]]
+        );
         assert_eq!(sink.loaded_rows(), vec![(schema.id.clone(), 5)]);
     }
 }

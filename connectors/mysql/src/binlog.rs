@@ -264,6 +264,7 @@ mod et {
     pub const ANONYMOUS_GTID: u8 = 34;
     pub const PREVIOUS_GTIDS: u8 = 35;
     pub const TRANSACTION_PAYLOAD: u8 = 40;
+    pub const XA_PREPARE: u8 = 38;
     pub const HEARTBEAT_V2: u8 = 41;
     pub const GTID_TAGGED: u8 = 42;
     pub const MARIADB_ANNOTATE_ROWS: u8 = 160;
@@ -437,6 +438,12 @@ pub struct BinlogReader {
     /// Start position of the event being handled.
     event_start: u64,
     in_txn: bool,
+    /// Header timestamp (epoch seconds) of the event being handled.
+    event_ts: u32,
+    /// Captured tables dropped while streaming: captured again if re-created.
+    dropped: std::collections::HashSet<TableId>,
+    /// An explicit BEGIN (or XA START) opened the current transaction.
+    begun: bool,
     /// MariaDB: the current transaction's GTID; MySQL: (sid, gno).
     txn_gtid: Option<TxnGtid>,
     /// Standalone MariaDB GTID (DDL): the next QUERY ends the transaction.
@@ -635,6 +642,9 @@ impl BinlogReader {
             pos: position.as_ref().map(|p| p.pos).unwrap_or(4),
             event_start: 0,
             in_txn: false,
+            event_ts: 0,
+            dropped: Default::default(),
+            begun: false,
             txn_gtid: None,
             standalone: false,
             txn_emitted: false,
@@ -734,18 +744,34 @@ impl BinlogReader {
         let t = header.event_type_raw();
         let log_pos = u64::from(header.log_pos());
         let size = u64::from(header.event_size());
-        if log_pos != 0 {
+        // ROTATE and heartbeats carry positions of another file or of the server's end.
+        let positioned =
+            log_pos != 0 && !matches!(t, et::ROTATE | et::HEARTBEAT | et::HEARTBEAT_V2);
+        if positioned {
             self.event_start = log_pos.saturating_sub(size);
         }
         if self.options.verify_checksums {
             self.verify_checksum(&event)?;
         }
+        self.event_ts = header.timestamp();
+        if let Some(min) = self.skip_before_secs
+            && positioned
+            && self.event_ts >= min
+            && matches!(
+                t,
+                et::MARIADB_GTID | et::GTID | et::ANONYMOUS_GTID | et::QUERY
+            )
+            && !self.in_txn
+        {
+            // The first transaction at or after the requested time starts here.
+            self.skip_before_secs = None;
+        }
         match t {
             et::ROTATE => self.on_rotate(&event)?,
+            et::TRANSACTION_PAYLOAD => self.check_payload(&event)?,
             et::FORMAT_DESCRIPTION
             | et::STOP
             | et::PREVIOUS_GTIDS
-            | et::TRANSACTION_PAYLOAD
             | et::MARIADB_ANNOTATE_ROWS
             | et::MARIADB_BINLOG_CHECKPOINT => {}
             et::MARIADB_START_ENCRYPTION => {
@@ -756,7 +782,8 @@ impl BinlogReader {
             }
             et::HEARTBEAT | et::HEARTBEAT_V2 => self.on_heartbeat(),
             et::TABLE_MAP => self.on_table_map(&event)?,
-            et::XID => self.on_commit(log_pos),
+            // XA: the rows are logged at PREPARE; the later `XA COMMIT` query has none.
+            et::XID | et::XA_PREPARE => self.on_commit(log_pos),
             et::QUERY => {
                 let (schema, query) = match event.read_data() {
                     Ok(Some(EventData::QueryEvent(q))) => {
@@ -799,7 +826,7 @@ impl BinlogReader {
             t if is_rows_event(t) => self.on_rows(&event)?,
             _ => {}
         }
-        if log_pos != 0 {
+        if positioned {
             self.pos = log_pos;
         }
         Ok(())
@@ -810,6 +837,22 @@ impl BinlogReader {
             position: self.position_text(),
             message,
         }
+    }
+
+    /// MySQL TRANSACTION_PAYLOAD: the driver expands it into the events that follow but ignores
+    /// a decompression failure, which would silently drop a transaction. Check it ourselves.
+    fn check_payload(&self, event: &Event) -> Result<()> {
+        use mysql_common::binlog::events::TransactionPayloadEvent;
+        let tpe = event
+            .read_event::<TransactionPayloadEvent<'_>>()
+            .map_err(|e| self.event_error(format!("unreadable TRANSACTION_PAYLOAD: {e}")))?;
+        let mut r = tpe.decompressed().map_err(|e| {
+            self.event_error(format!("TRANSACTION_PAYLOAD does not decompress: {e}"))
+        })?;
+        std::io::copy(&mut r, &mut std::io::sink()).map_err(|e| {
+            self.event_error(format!("TRANSACTION_PAYLOAD does not decompress: {e}"))
+        })?;
+        Ok(())
     }
 
     fn verify_checksum(&self, event: &Event) -> Result<()> {
@@ -1055,11 +1098,8 @@ impl BinlogReader {
             return Ok(()); // not captured
         };
         let ts = event.header().timestamp();
-        if let Some(min) = self.skip_before_secs {
-            if ts < min {
-                return Ok(());
-            }
-            self.skip_before_secs = None;
+        if self.skip_before_secs.is_some() {
+            return Ok(()); // a transaction before the requested start time
         }
         let idx = match self.accs.iter().position(|(id, _)| *id == table) {
             Some(i) => i,
@@ -1188,6 +1228,7 @@ impl BinlogReader {
         self.accs.clear();
         let had_data = self.txn_emitted;
         self.in_txn = false;
+        self.begun = false;
         self.standalone = false;
         self.txn_emitted = false;
         if !emitted && (had_data || self.last_progress.elapsed() >= PROGRESS_EVERY) {
@@ -1206,41 +1247,54 @@ impl BinlogReader {
         let head: String = q.chars().take(16).collect::<String>().to_ascii_uppercase();
         if head.starts_with("BEGIN") || head.starts_with("XA START") {
             self.in_txn = true;
+            self.begun = true;
             return Ok(());
         }
-        if head.starts_with("COMMIT") || head.starts_with("XA COMMIT") || head.starts_with("XA END")
+        if head.starts_with("XA END") || head.starts_with("SAVEPOINT") || head.starts_with('#') {
+            return Ok(());
+        }
+        if head.starts_with("COMMIT")
+            || head.starts_with("XA COMMIT")
+            || head.starts_with("ROLLBACK")
         {
-            if head.starts_with("XA END") {
-                return Ok(());
+            // ROLLBACK in the binlog: non-transactional changes were logged and did happen.
+            self.on_commit(end_pos);
+            return Ok(());
+        }
+        let before_start = self.skip_before_secs.is_some();
+        let parsed = if before_start {
+            None
+        } else {
+            ddl::parse(q, schema)
+        };
+        let Some(ddl) = parsed else {
+            // A statement inside BEGIN..COMMIT (statement-logged DML) belongs to its transaction;
+            // any other statement (GRANT, CREATE USER, ...) is a transaction of its own.
+            if !self.begun {
+                self.on_commit(end_pos);
             }
-            self.on_commit(end_pos);
             return Ok(());
+        };
+        // DDL commits implicitly: rows still open belong before the schema change.
+        for i in 0..self.accs.len() {
+            self.flush_one(i, None)?;
         }
-        if head.starts_with("ROLLBACK") {
-            // Non-transactional tables logged then rolled back: their rows already happened.
-            self.on_commit(end_pos);
-            return Ok(());
-        }
-        if head.starts_with("SAVEPOINT") || head.starts_with("#") {
-            return Ok(());
-        }
-        // Anything else is DDL (or a statement-logged DML of non-captured data): a transaction
-        // of its own.
-        let mut events = Vec::new();
-        if let Some(ddl) = ddl::parse(q, schema) {
-            events = self.apply_ddl(&ddl).await?;
-        }
-        // DDL commits implicitly; an open transaction's rows (if any) end here too.
+        self.accs.clear();
+        // (Timestamp start: DDL before the requested time is neither applied nor reported; the
+        // catalog already reflects it.)
+        let events = self.apply_ddl(&ddl).await?;
         for e in events {
-            let seq = self.next_seq_value();
             let e = match e {
                 DdlOutcome::Create(s) => ChangeEvent::CreateTable(s),
-                DdlOutcome::Change(table, change, schema) => ChangeEvent::SchemaChange {
-                    table,
-                    change,
-                    schema,
-                    seq,
-                },
+                DdlOutcome::Change(table, change, schema) => {
+                    let seq = self.next_seq_value();
+                    ChangeEvent::SchemaChange {
+                        table,
+                        change,
+                        schema,
+                        seq,
+                    }
+                }
             };
             self.txn_emitted = true;
             self.pending.push_back((e, self.here()));
@@ -1315,11 +1369,12 @@ impl BinlogReader {
                 if self.captured_key(table).is_some() {
                     return Ok(out);
                 }
-                let wanted = self
-                    .options
-                    .filter
-                    .as_ref()
-                    .is_some_and(|f| f.matches(&table.schema, &table.table));
+                let wanted = self.dropped.remove(table)
+                    || self
+                        .options
+                        .filter
+                        .as_ref()
+                        .is_some_and(|f| f.matches(&table.schema, &table.table));
                 if wanted && let Some(t) = self.reload(table).await? {
                     info!(table = %table, "Captured table created.");
                     out.push(DdlOutcome::Create(t.schema.clone()));
@@ -1331,6 +1386,7 @@ impl BinlogReader {
                     if let Some(key) = self.captured_key(table)
                         && let Some(old) = self.tables.remove(&key)
                     {
+                        self.dropped.insert(key.clone());
                         out.push(DdlOutcome::Change(key, SchemaChange::DropTable, old.schema));
                     }
                 }

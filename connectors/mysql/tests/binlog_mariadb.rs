@@ -581,3 +581,169 @@ async fn clear_errors_for_purged_positions_and_server_id_collisions() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_and_truncated_real_events_are_errors_not_panics() {
+    use cdcflow_mysql::builders::TableBatchBuilder;
+    use cdcflow_mysql::decode::{ColumnLayout, EventAt, RowDecoder, RowsEventBody, is_rows_event};
+    use futures::StreamExt;
+    use mysql_common::binlog::events::EventData;
+
+    let db = MariaDb::shared().await.expect("mariadb");
+    db.exec(
+        "CREATE DATABASE IF NOT EXISTS bl_bad; DROP TABLE IF EXISTS bl_bad.t; \
+         CREATE TABLE bl_bad.t (id BIGINT PRIMARY KEY, d DECIMAL(20,6), s VARCHAR(300), \
+           t TIME(4), dt DATETIME(6), e ENUM('x','y'), b BLOB, j JSON, bt BIT(12), f FLOAT)",
+    )
+    .await
+    .expect("create");
+    let ids = [TableId::new("bl_bad", "t")];
+    let table = tables(db, &ids).await.pop().expect("table");
+    let start = offset_now(db).await;
+    db.exec(
+        "INSERT INTO bl_bad.t VALUES (1, -123.456789, REPEAT('é', 120), '-101:02:03.4567', \
+           '2020-02-02 02:02:02.020202', 'y', X'0102', '{\"a\":1}', b'101', 1.5), \
+           (2, NULL, 'x', '00:00:00', NULL, 'x', NULL, '[]', NULL, NULL); \
+         UPDATE bl_bad.t SET s = 'changed', d = 1 WHERE id = 1; DELETE FROM bl_bad.t WHERE id = 2",
+    )
+    .await
+    .expect("dml");
+
+    // Capture the raw TABLE_MAP and rows events.
+    let mut conn = db.conn().await.expect("connect");
+    conn.query_drop("SET @mariadb_slave_capability=4")
+        .await
+        .expect("capability");
+    let file = start.position.file.clone().into_bytes();
+    let req = mysql_async::BinlogStreamRequest::new(server_id())
+        .with_non_blocking()
+        .with_filename(&file)
+        .with_pos(start.position.pos);
+    let mut stream = conn.get_binlog_stream(req).await.expect("stream");
+    let mut tme = None;
+    let mut events = Vec::new();
+    while let Some(ev) = stream.next().await {
+        let ev = ev.expect("event");
+        let t = ev.header().event_type_raw();
+        if t == 19 {
+            if let Ok(Some(EventData::TableMapEvent(m))) = ev.read_data() {
+                tme = Some(m.into_owned());
+            }
+        } else if is_rows_event(t) {
+            events.push((t, ev.data().to_vec()));
+        }
+    }
+    let tme = tme.expect("table map");
+    let layout = ColumnLayout::from_table_map(&tme).expect("layout");
+    let decoder =
+        RowDecoder::try_new(table.schema.clone(), &table.columns, &layout).expect("decoder");
+    assert_eq!(events.len(), 3, "write, update, delete events");
+
+    let at = EventAt {
+        file: "mysql-bin.000001",
+        pos: 4,
+    };
+    let decode = |t: u8, data: &[u8]| -> Result<usize, String> {
+        let body = RowsEventBody::parse(t, data).map_err(|e| e.to_string())?;
+        let mut out = TableBatchBuilder::try_new(&table.schema).expect("builders");
+        let n = decoder
+            .decode(&body, &mut out, 0, at)
+            .map_err(|e| e.to_string())?;
+        out.finish(&table.schema).map_err(|e| e.to_string())?;
+        Ok(n)
+    };
+    let clean: Vec<usize> = events
+        .iter()
+        .map(|(t, d)| decode(*t, d).expect("clean event"))
+        .collect();
+    assert_eq!(clean, vec![2, 2, 1]);
+
+    // Every truncation fails with a positioned error (a shorter event cannot hold all rows).
+    let mut errors = 0;
+    for ((t, d), full) in events.iter().zip(&clean) {
+        for cut in 0..d.len() {
+            match decode(*t, &d[..cut]) {
+                Err(msg) => {
+                    errors += 1;
+                    assert!(
+                        msg.contains("table bl_bad.t") || msg.contains("truncated"),
+                        "{msg}"
+                    );
+                }
+                // Cut exactly at a row boundary: fewer rows, never all of them.
+                Ok(n) => assert!(n < *full, "a truncated event decoded all {n} rows"),
+            }
+        }
+    }
+    assert!(errors > 0);
+    // Deterministic byte flips: decode or error, never panic (the test would abort).
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for round in 0..20_000 {
+        let (t, d) = &events[round % events.len()];
+        let mut d = d.clone();
+        for _ in 0..1 + round % 3 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let i = (x as usize) % d.len();
+            d[i] ^= (x >> 32) as u8 | 1;
+        }
+        let _ = decode(*t, &d);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_report_progress_while_idle() {
+    let db = MariaDb::shared().await.expect("mariadb");
+    let mut o = BinlogOptions::new(server_id(), StartPosition::Latest);
+    o.heartbeat = Duration::from_millis(300);
+    let mut r = BinlogReader::connect(db.opts(), o, Vec::new())
+        .await
+        .expect("connect");
+    // Other tests may write meanwhile; any event is fine until a Progress arrives. The timeout
+    // only guards against a hang, it asserts nothing about speed.
+    let progress = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match r.next_event().await.expect("event") {
+                Some(ChangeEvent::Progress { offset, .. }) => break offset,
+                Some(_) => continue,
+                None => panic!("blocking stream ended"),
+            }
+        }
+    })
+    .await
+    .expect("a heartbeat within 30 s");
+    let o = BinlogOffset::from_source_offset(&progress).expect("offset");
+    assert!(o.position.pos >= 4 && !o.position.file.is_empty(), "{o}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamp_start_skips_earlier_transactions() {
+    let db = MariaDb::shared().await.expect("mariadb");
+    db.exec(
+        "CREATE DATABASE IF NOT EXISTS bl_ts; DROP TABLE IF EXISTS bl_ts.t; \
+         CREATE TABLE bl_ts.t (id INT PRIMARY KEY)",
+    )
+    .await
+    .expect("create");
+    let ids = [TableId::new("bl_ts", "t")];
+    db.exec("INSERT INTO bl_ts.t VALUES (1)")
+        .await
+        .expect("before");
+    // Binlog timestamps have second resolution: leave a clear gap on both sides.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    db.exec("INSERT INTO bl_ts.t VALUES (2)")
+        .await
+        .expect("after");
+    let events = read_all(db, StartPosition::Timestamp(now_ms), tables(db, &ids).await).await;
+    assert_eq!(
+        rows(&events, "t"),
+        vec!["+I|2"],
+        "only the transaction after the timestamp"
+    );
+}

@@ -135,7 +135,6 @@ pub fn rename(name: &str) -> &str {
         "startswith" => "starts_with",
         "endswith" => "ends_with",
         "ifnull" => "nvl",
-        "mod" => "mod",
         _ => name,
     }
 }
@@ -305,12 +304,15 @@ impl ScalarUDFImpl for FlinkFunction {
                 [_, a, _] => a.clone(),
                 _ => return plan_err!("IF takes 3 arguments"),
             },
-            Now | CurrentTimestamp | ToTimestampLtz => temporal::ltz_type(),
-            LocalTimestamp | ToTimestamp => temporal::ts_type(),
+            // Flink types these TIMESTAMP_LTZ(3) / TIMESTAMP(3): millisecond units carry that.
+            Now | CurrentTimestamp | ToTimestampLtz => temporal::ltz_ms_type(),
+            LocalTimestamp | ToTimestamp => temporal::ts_ms_type(),
             CurrentDate | ToDate | DateAdd => DataType::Date32,
-            CurrentTime | LocalTime => temporal::time_type(),
+            CurrentTime | LocalTime => DataType::Duration(arrow::datatypes::TimeUnit::Second),
             TimestampAdd => match arg_types.get(2) {
-                Some(t @ DataType::Timestamp(_, _)) => t.clone(),
+                Some(DataType::Timestamp(_, tz)) => {
+                    DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, tz.clone())
+                }
                 _ => temporal::ts_type(),
             },
         })

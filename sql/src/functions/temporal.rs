@@ -2,7 +2,8 @@
 //!
 //! Type conventions (the same Arrow types [`cdcflow_engine::CdcType`] uses): TIMESTAMP is
 //! `Timestamp(µs, None)` holding wall-clock time, TIMESTAMP_LTZ is `Timestamp(µs, "UTC")` holding
-//! an instant, DATE is `Date32`, TIME is `Duration(µs)` since midnight. "Current time" functions
+//! an instant, DATE is `Date32`, TIME is a `Duration` since midnight. Functions Flink types as
+//! TIMESTAMP(3) return millisecond units so the output column gets precision 3. "Current time" functions
 //! read the clock once per batch (Flink: once per record), and are never folded into a plan.
 //! Unparsable input gives NULL instead of failing the pipeline (Flink throws for TO_TIMESTAMP),
 //! except `UNIX_TIMESTAMP`, which returns `i64::MIN` like Flink.
@@ -31,9 +32,14 @@ pub fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, None)
 }
 
-/// Arrow type of TIME values.
-pub fn time_type() -> DataType {
-    DataType::Duration(TimeUnit::Microsecond)
+/// Arrow type of TIMESTAMP_LTZ(3) function results.
+pub fn ltz_ms_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+/// Arrow type of TIMESTAMP(3) function results.
+pub fn ts_ms_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, None)
 }
 
 const EPOCH_DAYS_FROM_CE: i32 = 719_163;
@@ -307,22 +313,25 @@ pub(crate) fn invoke(
 ) -> DfResult<ColumnarValue> {
     let scalar = |v: ScalarValue| Ok(ColumnarValue::Scalar(v));
     match kind {
-        Kind::Now | Kind::CurrentTimestamp => scalar(ScalarValue::TimestampMicrosecond(
-            Some(now_ms() * 1000),
+        Kind::Now | Kind::CurrentTimestamp => scalar(ScalarValue::TimestampMillisecond(
+            Some(now_ms()),
             Some("UTC".into()),
         )),
         Kind::LocalTimestamp => {
-            let local = zone.to_local(now_ms()).map(naive_micros);
-            scalar(ScalarValue::TimestampMicrosecond(local, None))
+            let local = zone
+                .to_local(now_ms())
+                .map(|t| t.and_utc().timestamp_millis());
+            scalar(ScalarValue::TimestampMillisecond(local, None))
         }
         Kind::CurrentDate => scalar(ScalarValue::Date32(
             zone.to_local(now_ms()).map(|t| date_days(t.date())),
         )),
         Kind::CurrentTime | Kind::LocalTime => {
+            // TIME(0): whole seconds since local midnight.
             let secs = zone
                 .to_local(now_ms())
-                .map(|t| t.num_seconds_from_midnight() as i64 * 1_000_000);
-            scalar(ScalarValue::DurationMicrosecond(secs))
+                .map(|t| t.num_seconds_from_midnight() as i64);
+            scalar(ScalarValue::DurationSecond(secs))
         }
         Kind::DateFormat => {
             let ts = args[0].to_array(n)?;
@@ -450,7 +459,8 @@ pub(crate) fn invoke(
                 };
                 b.append_option(v.map(naive_micros));
             }
-            Ok(ColumnarValue::Array(Arc::new(b.finish())))
+            let arr: ArrayRef = Arc::new(b.finish());
+            Ok(ColumnarValue::Array(cast(&arr, return_type)?))
         }
         Kind::ToTimestampLtz => {
             let v = args[0].to_array(n)?;
@@ -471,9 +481,8 @@ pub(crate) fn invoke(
                     b.append_option(ms.map(|m| m * 1000));
                 }
             }
-            Ok(ColumnarValue::Array(Arc::new(
-                b.finish().with_timezone("UTC"),
-            )))
+            let arr: ArrayRef = Arc::new(b.finish().with_timezone("UTC"));
+            Ok(ColumnarValue::Array(cast(&arr, return_type)?))
         }
         Kind::FromUnixtime => {
             let secs = cast(&args[0].to_array(n)?, &DataType::Int64)?;
@@ -531,10 +540,11 @@ pub(crate) fn invoke(
             let mut b = Date32Builder::with_capacity(n);
             for (row, v) in vals.into_iter().enumerate() {
                 let days = k.is_valid(row).then(|| k.value(row));
-                b.append_option(
-                    v.zip(days)
-                        .and_then(|(t, k)| i32::try_from(k).ok().map(|k| date_days(t.date()) + k)),
-                );
+                b.append_option(v.zip(days).and_then(|(t, k)| {
+                    i32::try_from(k)
+                        .ok()
+                        .and_then(|k| date_days(t.date()).checked_add(k))
+                }));
             }
             Ok(ColumnarValue::Array(Arc::new(b.finish())))
         }

@@ -332,11 +332,25 @@ fn fe_failed(mode: Mode, msg: &str) -> Resp {
     }
 }
 
+/// Characters kept verbatim in the Location userinfo: what `java.net.URI` leaves unquoted there
+/// (unreserved plus `;:&=+$,`), so `user:pa:ss` stays as Doris writes it.
 const USERINFO: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')
-    .remove(b'~');
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b';')
+    .remove(b':')
+    .remove(b'&')
+    .remove(b'=')
+    .remove(b'+')
+    .remove(b'$')
+    .remove(b',');
 
 fn redirect(
     shared: &Shared,
@@ -424,13 +438,14 @@ async fn fe_stream_load(
         return Ok(fe_failed(mode, "No table selected."));
     }
     let be = pick_be(shared);
-    // The body is never read here: with `Expect: 100-continue`, hyper sends no `100 Continue`.
-    Ok(redirect(
-        shared,
-        be,
-        &location_path(shared, &req),
-        Some(&creds),
-    ))
+    let location = location_path(shared, &req);
+    if shared.cfg.fe_sends_continue {
+        // The other reading of the protocol (spec 5.3): accept the body first, then redirect.
+        let _ = req.into_body().collect().await;
+    }
+    // Otherwise the body is never read: with `Expect: 100-continue`, hyper sends no
+    // `100 Continue` and the client replays the whole request at the Location.
+    Ok(redirect(shared, be, &location, Some(&creds)))
 }
 
 /// Fields of one stream-load reply.
@@ -1346,6 +1361,13 @@ async fn starrocks_txn_exec(
                 t.max_filter_ratio,
                 t.busy,
             );
+            if t.state == TxnState::Prepare && be.is_some_and(|b| b != t.be) {
+                return Ok(txn_reply(
+                    "TXN_NOT_EXISTS",
+                    format!("Transaction with label {label} not exists"),
+                    &[],
+                ));
+            }
             if busy {
                 return Ok(txn_reply(
                     "TXN_IN_PROCESSING",
@@ -1542,6 +1564,14 @@ async fn starrocks_txn_load(
             ));
         };
         let (id, tdb, ttable, state, busy) = (t.id, t.db.clone(), t.table.clone(), t.state, t.busy);
+        // The stream-load context lives on the BE that began the transaction.
+        if be.is_some_and(|b| b != t.be) {
+            return Ok(txn_reply(
+                "TXN_NOT_EXISTS",
+                format!("Transaction with label {label} not exists"),
+                &[],
+            ));
+        }
         if busy {
             return Ok(txn_reply(
                 "TXN_IN_PROCESSING",
