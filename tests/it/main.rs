@@ -4,3 +4,4 @@
 mod config;
 mod end_to_end;
 mod support;
+mod cli;

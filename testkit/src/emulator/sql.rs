@@ -1336,11 +1336,11 @@ fn variable(ctx: &SqlContext<'_>, name: &str) -> Value {
         "version" => s("5.7.99"),
         "version_comment" => s(match ctx.mode {
             Mode::Doris => "Doris version doris-2.1.7 (cdcflow emulator)",
-            Mode::StarRocks => "StarRocks version 3.3.0 (cdcflow emulator)",
+            Mode::StarRocks => "StarRocks version 3.5.0 (cdcflow emulator)",
         }),
         "current_version" => s(match ctx.mode {
             Mode::Doris => "doris-2.1.7-emulator",
-            Mode::StarRocks => "3.3.0-emulator",
+            Mode::StarRocks => "3.5.0-emulator",
         }),
         "database" | "schema" => ctx
             .current_db
@@ -1441,7 +1441,9 @@ pub fn execute(catalog: &mut Catalog, ctx: &mut SqlContext<'_>, sql: &str) -> Sq
                     format!("Table '{}' already exists", table.name),
                 ));
             }
-            d.tables.insert(table.name.clone(), *table);
+            let mut table = *table;
+            adapt_types(ctx.mode, &mut table);
+            d.tables.insert(table.name.clone(), table);
             Ok(SqlOutput::Ok)
         }
         Stmt::DropTable(q, ie) => {
@@ -1463,6 +1465,7 @@ pub fn execute(catalog: &mut Catalog, ctx: &mut SqlContext<'_>, sql: &str) -> Sq
             for op in ops {
                 alter(&mut copy, op)?;
             }
+            adapt_types(ctx.mode, &mut copy);
             copy.schema_version += 1;
             *t = copy;
             Ok(SqlOutput::Ok)
@@ -1647,6 +1650,18 @@ pub fn execute(catalog: &mut Catalog, ctx: &mut SqlContext<'_>, sql: &str) -> Sq
             .map(|v| vec![Value::Str((*v).into()), variable(ctx, v)])
             .collect(),
         }),
+    }
+}
+
+/// StarRocks' DATETIME takes no precision argument and, since v3.3.5 (the version emulated),
+/// keeps microseconds; Doris' DATETIME(p) keeps exactly p digits.
+fn adapt_types(mode: Mode, t: &mut Table) {
+    if mode == Mode::StarRocks {
+        for c in &mut t.columns {
+            if let ColumnType::DateTime { precision } = &mut c.ty {
+                *precision = 6;
+            }
+        }
     }
 }
 
