@@ -5,3 +5,4 @@ mod config;
 mod end_to_end;
 mod support;
 mod cli;
+mod transforms;
