@@ -171,3 +171,60 @@ pipeline:
     wait_equal(&db, &emulator, &running, tables, TIMEOUT).await;
     running.stop().await;
 }
+
+/// E6: metadata columns and `op_ts` (via `metadata.list`). Snapshot rows are `+I` with `op_ts` 0;
+/// a binlog update arrives as `+U` with the event's time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e06_metadata_columns_and_op_ts() {
+    let db = MariaDb::start().await.unwrap();
+    db.exec(
+        "CREATE DATABASE testdb; USE testdb;
+         CREATE TABLE customer (id INT PRIMARY KEY, name VARCHAR(20));
+         INSERT INTO customer SELECT seq, CONCAT('c', seq) FROM seq_1_to_10;
+         CREATE VIEW expected AS
+           SELECT *, 'null.testdb.customer' AS identifier_name, '+I' AS type, 0 AS opts FROM customer;",
+    )
+    .await
+    .unwrap();
+    let emulator = Emulator::start(EmulatorConfig::doris()).await.unwrap();
+    let yaml = r#"
+source:
+  type: mysql
+  hostname: 127.0.0.1
+  port: ${PORT}
+  username: root
+  password: ""
+  tables: testdb.customer
+  server-id: 5400-5404
+  server-time-zone: UTC
+  metadata.list: op_ts
+transform:
+  - source-table: testdb.customer
+    projection: \*, __namespace_name__ || '.' || __schema_name__ || '.' || __table_name__ AS identifier_name, __data_event_type__ AS type, op_ts AS opts
+sink:
+  type: doris
+  fenodes: ${FE}
+  username: root
+  password: ""
+"#;
+    let running = start_pipeline(yaml, &env(&db, &emulator));
+    let tables: &[(&str, &str, &str, &str, &[&str])] = &[("testdb", "expected", "testdb", "customer", &["id"])];
+    wait_equal(&db, &emulator, &running, tables, TIMEOUT).await;
+    let before = chrono::Utc::now().timestamp_millis();
+    db.exec("UPDATE testdb.customer SET name = 'renamed' WHERE id = 7").await.unwrap();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let row = loop {
+        let rows = emulator.rows("testdb", "customer").unwrap();
+        let r = rows.into_iter().find(|r| r["id"] == serde_json::json!(7)).unwrap();
+        if r["name"] == serde_json::json!("renamed") {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "update did not arrive: {r:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(row["type"], serde_json::json!("+U"), "{row:?}");
+    let opts = row["opts"].as_i64().expect("op_ts is a BIGINT");
+    // The binlog carries whole seconds; the event happened after `before` (rounded down).
+    assert!(opts >= before / 1000 * 1000 && opts <= chrono::Utc::now().timestamp_millis(), "op_ts {opts} vs {before}");
+    running.stop().await;
+}
