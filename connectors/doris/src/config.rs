@@ -95,8 +95,11 @@ pub struct StarRocksSinkConfig {
     pub table_create_properties: Vec<(String, String)>,
     /// `table.schema-change.timeout` (30min).
     pub schema_change_timeout: Duration,
-    /// `unicode-char.max-bytes` (3; 4 is the safe value for utf8mb4).
+    /// `unicode-char.max-bytes` (4 here, 3 in Flink CDC: 4 is what utf8mb4 needs).
     pub unicode_char_max_bytes: u32,
+    /// `sink.semantic` (`at-least-once` default; `exactly-once` uses Transaction Stream Load
+    /// prepared before and committed after each checkpoint).
+    pub exactly_once: bool,
     /// Accepted Flink-only options with no effect here (warned).
     pub ignored: Vec<String>,
 }
@@ -336,7 +339,26 @@ pub fn validate_starrocks(
         );
     }
     let unicode_char_max_bytes =
-        r.bounded::<u32>("unicode-char.max-bytes", 3, Some(1), Some(4), "an integer");
+        // Flink CDC defaults to 3 bytes per character, which truncates 4-byte utf8mb4 text
+        // (emoji); cdcflow defaults to 4 so every MySQL VARCHAR(n) value fits.
+        r.bounded::<u32>("unicode-char.max-bytes", 4, Some(1), Some(4), "an integer");
+    // The StarRocks connector's own option: exactly-once runs Transaction Stream Load tied to
+    // cdcflow's checkpoints (Flink CDC forces at-least-once).
+    let exactly_once = match r.string("sink.semantic") {
+        None => false,
+        Some(v) => match v.value.trim().to_ascii_lowercase().as_str() {
+            "at-least-once" => false,
+            "exactly-once" => true,
+            _ => {
+                r.error(
+                    "sink.semantic",
+                    format!("expected `at-least-once` or `exactly-once`, got `{}`", v.value),
+                    None,
+                );
+                false
+            }
+        },
+    };
     let ignored = flink_only(&r, STARROCKS_FLINK_ONLY);
     let properties = pairs(r.prefixed("sink.properties."), false);
     let table_create_properties = pairs(r.prefixed("table.create.properties."), true);
@@ -363,6 +385,7 @@ pub fn validate_starrocks(
         table_create_properties,
         schema_change_timeout,
         unicode_char_max_bytes,
+        exactly_once,
         ignored,
     })
 }
@@ -583,9 +606,11 @@ mod tests {
         );
         assert_eq!(
             (c.schema_change_timeout, c.unicode_char_max_bytes),
-            (Duration::from_secs(1800), 3)
+            (Duration::from_secs(1800), 4),
+            "4 bytes per character by default so utf8mb4 text always fits"
         );
         assert!(c.use_transaction_stream_load);
+        assert!(!c.exactly_once, "at-least-once unless sink.semantic says otherwise");
         let c = starrocks(&format!("{base}  table.create.properties.Replication_Num: 1\n  table.create.num-buckets: 8\n  sink.socket.timeout-ms: 5000\n")).expect("valid");
         assert_eq!(
             c.table_create_properties,

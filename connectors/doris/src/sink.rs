@@ -98,13 +98,13 @@ pub struct SinkSettings {
 }
 
 impl SinkSettings {
-    /// Defaults for `system` (Flink's effective defaults; JSON lines; at-least-once).
+    /// Defaults for `system` (Flink's effective defaults; CSV with safe separators; at-least-once).
     pub fn new(system: System) -> Self {
         SinkSettings {
             system,
             label_prefix: String::new(),
             exactly_once: false,
-            format: Format::Json,
+            format: Format::safe_csv(),
             compression: Compression::None,
             headers: Vec::new(),
             max_rows: 500_000,
@@ -566,6 +566,11 @@ impl StreamLoadSink {
             zone: settings.zone,
         };
         let names = spec.output_names();
+        if matches!(t.format, Format::Csv { .. }) && names.iter().any(|n| !csv_safe_name(n)) {
+            // The CSV `columns` header cannot name this column unambiguously; JSON keys can.
+            warn!(table = %id, "A column name cannot be listed in a CSV `columns` header; this table is loaded as JSON.");
+            return Ok(false);
+        }
         let start = t.buf.len();
         let res: std::result::Result<(), EncodeError> = match &t.format {
             Format::Json => {
@@ -621,6 +626,11 @@ impl StreamLoadSink {
             .map(|(k, v)| (k.clone(), v.loaded))
             .collect()
     }
+}
+
+/// Whether a column name can appear in a CSV `columns` header (backquoted) without escaping.
+fn csv_safe_name(n: &str) -> bool {
+    !n.is_empty() && !n.contains(['`', ',', '=']) && !n.chars().any(char::is_control)
 }
 
 /// Sequence values for the selected rows: `event_ms << 20 | n` (see the module docs).
@@ -976,6 +986,17 @@ impl Sink for StreamLoadSink {
 
     async fn write(&mut self, batch: ChangeBatch) -> cdcflow_engine::Result<()> {
         let id = batch.table.id.clone();
+        if !self.tables.contains_key(&id) {
+            // Rows for a table this run has not created (e.g. resumed without a CreateTable):
+            // learn its key model and sequence column from the server.
+            let (db, table) = self.sink_table_of(&id);
+            let found = self.inspect_table(&db, &table).await;
+            let t = self.state_for(&id);
+            if let Some((keyed, seq)) = found {
+                t.keyed = keyed;
+                t.sequence = seq;
+            }
+        }
         // A buffer holds rows of one schema version only: flush when the version changes.
         let stale = self
             .tables

@@ -407,3 +407,48 @@ async fn many_tables_load_in_parallel_and_in_order_per_table() {
     let per_table: Vec<u64> = sink.loaded_rows().into_iter().map(|(_, n)| n).collect();
     assert_eq!(per_table, vec![5, 5, 5]);
 }
+
+#[tokio::test]
+async fn existing_tables_are_inspected_before_the_first_write() {
+    let emu = emulator(System::Doris).await;
+    emu.create_table_sql("app", "CREATE TABLE log (id BIGINT, msg STRING) DUPLICATE KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 1")
+        .unwrap();
+    emu.create_table_sql(
+        "app",
+        "CREATE TABLE kv (id BIGINT, msg STRING) UNIQUE KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 1 \
+         PROPERTIES ('function_column.sequence_type' = 'BIGINT')",
+    )
+    .unwrap();
+    let mut sink = sink(&emu, settings(&emu, System::Doris), None).await;
+    for name in ["log", "kv"] {
+        let t = schema(
+            "app",
+            name,
+            vec![
+                col("id", CdcType::BigInt, false),
+                col("msg", CdcType::String, true),
+            ],
+            &["id"],
+            1,
+        );
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![1, 1])),
+            Arc::new(StringArray::from(vec!["a", "b"])),
+        ];
+        // No create_table: the sink must not send a delete sign to the duplicate table, and must
+        // feed the unique table's sequence column.
+        sink.write(batch(&t, cols, &[Op::Insert, Op::UpdateAfter], &[5, 6], 1))
+            .await
+            .unwrap();
+    }
+    sink.flush().await.unwrap();
+    assert_eq!(
+        emu.rows("app", "log").unwrap().len(),
+        2,
+        "duplicate table appends"
+    );
+    assert_eq!(
+        rows(&emu, "app", "kv", "id"),
+        vec![json!({"id": 1, "msg": "b"})]
+    );
+}

@@ -5,6 +5,7 @@
 mod common;
 mod doris;
 mod exactly_once;
+mod factory;
 mod retry;
 mod schema_change;
 mod starrocks;

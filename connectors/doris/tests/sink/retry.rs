@@ -321,3 +321,28 @@ async fn benodes_load_straight_to_backends() {
     );
     assert_eq!(ids(&emu), vec![1, 2]);
 }
+
+#[tokio::test]
+async fn request_timeout_is_retried_with_the_same_label() {
+    for system in [System::Doris, System::StarRocks] {
+        let emu = with_table(system).await;
+        // The FE would sit on the first request for an hour: only the client's own 2 s timeout
+        // and a retry let this test finish at all.
+        emu.inject(
+            FaultPoint::FeStreamLoad,
+            Fault::Hang(Duration::from_secs(3600)),
+            1,
+        );
+        let out = client(&emu, system)
+            .load(&request("ltimeout", BODY))
+            .await
+            .unwrap();
+        assert_eq!(out.loaded_rows, 2, "{system:?}");
+        let labels: Vec<_> = emu.requests().iter().map(|r| r.label.clone()).collect();
+        assert!(
+            labels.iter().all(|l| l.as_deref() == Some("ltimeout")),
+            "{system:?}: {labels:?}"
+        );
+        assert_eq!(ids(&emu), vec![1, 2], "{system:?}");
+    }
+}
