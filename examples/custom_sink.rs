@@ -55,7 +55,8 @@ impl SinkFactory for PrintSinkFactory {
         let mut r = OptionReader::new(def, diags);
         let max_rows = r.parse("print.max-rows", 10usize, "a row count");
         r.finish(&[]);
-        (diags.0.len() == before).then(|| Box::new(ValidatedPrint { max_rows }) as Box<dyn ValidatedSink>)
+        (diags.0.len() == before)
+            .then(|| Box::new(ValidatedPrint { max_rows }) as Box<dyn ValidatedSink>)
     }
 }
 
@@ -66,7 +67,10 @@ impl ValidatedSink for ValidatedPrint {
     }
 
     async fn build(&self, _ctx: &BuildContext) -> Result<Box<dyn Sink>> {
-        Ok(Box::new(PrintSink { max_rows: self.max_rows, rows: BTreeMap::new() }))
+        Ok(Box::new(PrintSink {
+            max_rows: self.max_rows,
+            rows: BTreeMap::new(),
+        }))
     }
 }
 
@@ -79,7 +83,11 @@ struct PrintSink {
 #[async_trait]
 impl Sink for PrintSink {
     async fn create_table(&mut self, schema: &TableSchemaRef) -> Result<()> {
-        println!("create table {} ({} columns)", schema.id, schema.columns.len());
+        println!(
+            "create table {} ({} columns)",
+            schema.id,
+            schema.columns.len()
+        );
         Ok(())
     }
 
@@ -130,7 +138,10 @@ fn demo_events() -> Vec<ChangeEvent> {
     };
     let schema = Arc::new(TableSchema::new(
         TableId::new("app_db", "products"),
-        vec![column("id", CdcType::Int), column("name", CdcType::Varchar { length: 64 })],
+        vec![
+            column("id", CdcType::Int),
+            column("name", CdcType::Varchar { length: 64 }),
+        ],
         vec!["id".into()],
         None,
         1,
@@ -170,7 +181,11 @@ async fn main() -> Result<()> {
     let validated = PrintSinkFactory
         .validate(&def, &pipeline_options, &mut diags)
         .expect("no options, nothing to get wrong");
-    let ctx = BuildContext { pipeline: pipeline_options.clone(), resume_from: None, sink_state: None };
+    let ctx = BuildContext {
+        pipeline: pipeline_options.clone(),
+        resume_from: None,
+        sink_state: None,
+    };
     let sink = validated.build(&ctx).await?;
     let summary = pipeline::run(
         Box::new(MemorySource(demo_events().into_iter())),
@@ -182,7 +197,11 @@ async fn main() -> Result<()> {
             store: None,
             last_checkpoint_id: 0,
             channel_capacity: 4,
-            schema_policy: SchemaChangePolicy::new(pipeline_options.schema_change_behavior, None, None),
+            schema_policy: SchemaChangePolicy::new(
+                pipeline_options.schema_change_behavior,
+                None,
+                None,
+            ),
             progress_interval: Duration::from_secs(10),
         },
         CancellationToken::new(),

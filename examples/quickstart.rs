@@ -64,8 +64,9 @@ INSERT INTO app_db.shipments VALUES (4, 'Shanghai', '2024-03-04');
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CDCFLOW_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,cdcflow=info,cdcflow_testkit=warn")),
+            tracing_subscriber::EnvFilter::try_from_env("CDCFLOW_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,cdcflow=info,cdcflow_testkit=warn")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -73,10 +74,17 @@ async fn main() -> anyhow::Result<()> {
 
     println!("Starting a throwaway MariaDB (binlog on, ROW format)...");
     let db = MariaDb::start().await.context("starting MariaDB")?;
-    db.exec(SAMPLE_DATA).await.context("loading the sample data")?;
-    println!("  MariaDB on 127.0.0.1:{} with app_db: orders (20000 rows), products, shipments", db.port());
+    db.exec(SAMPLE_DATA)
+        .await
+        .context("loading the sample data")?;
+    println!(
+        "  MariaDB on 127.0.0.1:{} with app_db: orders (20000 rows), products, shipments",
+        db.port()
+    );
 
-    let emulator = Emulator::start(EmulatorConfig::doris()).await.context("starting the emulator")?;
+    let emulator = Emulator::start(EmulatorConfig::doris())
+        .await
+        .context("starting the emulator")?;
     println!("Stream Load emulator (Doris) FE on {}", emulator.fe_addr());
 
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.yaml");
@@ -95,7 +103,10 @@ async fn main() -> anyhow::Result<()> {
     println!("\n{}", pipeline.render());
 
     let checkpoints = tempfile::tempdir()?;
-    let flags = RunFlags { from_scratch: true, checkpoint_dir: Some(checkpoints.path().to_path_buf()) };
+    let flags = RunFlags {
+        from_scratch: true,
+        checkpoint_dir: Some(checkpoints.path().to_path_buf()),
+    };
     let shutdown = CancellationToken::new();
     let started = Instant::now();
     let task = tokio::spawn({
@@ -104,14 +115,26 @@ async fn main() -> anyhow::Result<()> {
     });
 
     println!("Running: initial snapshot...");
-    wait_until_equal(&db, &emulator, &task).await.context("snapshot")?;
-    println!("  snapshot arrived and matches the source ({:.1?})", started.elapsed());
+    wait_until_equal(&db, &emulator, &task)
+        .await
+        .context("snapshot")?;
+    println!(
+        "  snapshot arrived and matches the source ({:.1?})",
+        started.elapsed()
+    );
 
     println!("Applying live changes in MariaDB (insert, 500 updates, 100 deletes, ...)...");
-    db.exec(LIVE_CHANGES).await.context("applying live changes")?;
+    db.exec(LIVE_CHANGES)
+        .await
+        .context("applying live changes")?;
     let t = Instant::now();
-    wait_until_equal(&db, &emulator, &task).await.context("binlog changes")?;
-    println!("  changes arrived from the binlog and match the source ({:.1?})", t.elapsed());
+    wait_until_equal(&db, &emulator, &task)
+        .await
+        .context("binlog changes")?;
+    println!(
+        "  changes arrived from the binlog and match the source ({:.1?})",
+        t.elapsed()
+    );
 
     shutdown.cancel();
     let summary = task.await.context("pipeline task")??;
@@ -121,7 +144,9 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("\nWhat arrived in Doris (emulated):");
     for t in TABLES {
-        let rows = emulator.rows("app_db", t).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let rows = emulator
+            .rows("app_db", t)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         println!("  app_db.{t}: {} rows", rows.len());
         for r in rows.iter().take(3) {
             println!("    {}", serde_json::Value::Object(r.clone()));
@@ -156,7 +181,10 @@ async fn wait_until_equal(
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("tables still differ after 120 s: {}", last.unwrap_or_default());
+            bail!(
+                "tables still differ after 120 s: {}",
+                last.unwrap_or_default()
+            );
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }

@@ -46,8 +46,16 @@ impl fmt::Display for Difference {
         match self {
             Difference::MissingInSink { key } => write!(f, "row {key}: missing in sink"),
             Difference::ExtraInSink { key } => write!(f, "row {key}: in sink but not in source"),
-            Difference::Cell { key, column, source, sink } => {
-                write!(f, "row {key}, column {column}: source {source:?}, sink {sink}")
+            Difference::Cell {
+                key,
+                column,
+                source,
+                sink,
+            } => {
+                write!(
+                    f,
+                    "row {key}, column {column}: source {source:?}, sink {sink}"
+                )
             }
         }
     }
@@ -73,7 +81,11 @@ impl Comparison {
 
 impl fmt::Display for Comparison {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "source {} rows, sink {} rows", self.source_rows, self.sink_rows)?;
+        write!(
+            f,
+            "source {} rows, sink {} rows",
+            self.source_rows, self.sink_rows
+        )?;
         for d in self.differences.iter().take(20) {
             write!(f, "\n  {d}")?;
         }
@@ -120,11 +132,19 @@ pub async fn compare_table(
     key: &[&str],
 ) -> Result<Comparison, CompareError> {
     let name = format!("{src_db}.{table}");
-    let mut conn = db.conn().await.map_err(|e| CompareError::Sink { table: name.clone(), message: e.to_string() })?;
+    let mut conn = db.conn().await.map_err(|e| CompareError::Sink {
+        table: name.clone(),
+        message: e.to_string(),
+    })?;
     let sql = format!("SELECT * FROM `{src_db}`.`{table}`");
     // The text protocol gives MySQL's canonical rendering of every type.
     let rows: Vec<mysql_async::Row> =
-        conn.query(sql).await.map_err(|source| CompareError::Source { table: name.clone(), source })?;
+        conn.query(sql)
+            .await
+            .map_err(|source| CompareError::Source {
+                table: name.clone(),
+                source,
+            })?;
     let types: Vec<(String, String)> = conn
         .exec(
             "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS \
@@ -132,7 +152,10 @@ pub async fn compare_table(
             (src_db, table),
         )
         .await
-        .map_err(|source| CompareError::Source { table: name.clone(), source })?;
+        .map_err(|source| CompareError::Source {
+            table: name.clone(),
+            source,
+        })?;
     let _ = conn.disconnect().await;
     let type_of: BTreeMap<String, String> = types.into_iter().collect();
 
@@ -148,7 +171,13 @@ pub async fn compare_table(
             };
             cells.insert(c.name_str().to_string(), v);
         }
-        let k = key_text(key, |c| cells.get(c).cloned().flatten().map(|b| String::from_utf8_lossy(&b).into_owned()));
+        let k = key_text(key, |c| {
+            cells
+                .get(c)
+                .cloned()
+                .flatten()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        });
         source.insert(k, cells);
     }
 
@@ -161,7 +190,9 @@ pub async fn compare_table(
                 differences: if source.is_empty() {
                     Vec::new()
                 } else {
-                    vec![Difference::MissingInSink { key: format!("(all; {e})") }]
+                    vec![Difference::MissingInSink {
+                        key: format!("(all; {e})"),
+                    }]
                 },
             });
         }
@@ -172,10 +203,15 @@ pub async fn compare_table(
         sink.insert(k, r);
     }
 
-    let mut out = Comparison { source_rows: source.len(), sink_rows: sink.len(), differences: Vec::new() };
+    let mut out = Comparison {
+        source_rows: source.len(),
+        sink_rows: sink.len(),
+        differences: Vec::new(),
+    };
     for (k, cells) in &source {
         let Some(srow) = sink.get(k) else {
-            out.differences.push(Difference::MissingInSink { key: k.clone() });
+            out.differences
+                .push(Difference::MissingInSink { key: k.clone() });
             continue;
         };
         for (col, sv) in cells {
@@ -193,14 +229,18 @@ pub async fn compare_table(
     }
     for k in sink.keys() {
         if !source.contains_key(k) {
-            out.differences.push(Difference::ExtraInSink { key: k.clone() });
+            out.differences
+                .push(Difference::ExtraInSink { key: k.clone() });
         }
     }
     Ok(out)
 }
 
 fn key_text(key: &[&str], get: impl Fn(&str) -> Option<String>) -> String {
-    let parts: Vec<String> = key.iter().map(|c| get(c).unwrap_or_else(|| "NULL".into())).collect();
+    let parts: Vec<String> = key
+        .iter()
+        .map(|c| get(c).unwrap_or_else(|| "NULL".into()))
+        .collect();
     format!("({})", parts.join(", "))
 }
 
@@ -214,8 +254,12 @@ fn json_text(v: &serde_json::Value) -> Option<String> {
 
 /// Whether a source cell (MySQL text rendering) and a sink cell (emulator JSON) hold the same value.
 fn cell_equal(source: Option<&[u8]>, sink: &serde_json::Value, mysql_type: &str) -> bool {
-    let Some(src) = source else { return sink.is_null() };
-    let Some(dst) = json_text(sink) else { return false };
+    let Some(src) = source else {
+        return sink.is_null();
+    };
+    let Some(dst) = json_text(sink) else {
+        return false;
+    };
     let src_text = String::from_utf8_lossy(src);
     if src_text == dst {
         return true;
@@ -236,8 +280,11 @@ fn cell_equal(source: Option<&[u8]>, sink: &serde_json::Value, mysql_type: &str)
             (Ok(a), Ok(b)) => a == b,
             _ => false,
         },
-        "binary" | "varbinary" | "blob" | "tinyblob" | "mediumblob" | "longblob" | "bit" | "geometry" => {
-            base64::engine::general_purpose::STANDARD.decode(dst.as_bytes()).is_ok_and(|b| b == src)
+        "binary" | "varbinary" | "blob" | "tinyblob" | "mediumblob" | "longblob" | "bit"
+        | "geometry" => {
+            base64::engine::general_purpose::STANDARD
+                .decode(dst.as_bytes())
+                .is_ok_and(|b| b == src)
                 || hex_eq(src, &dst)
         }
         _ => false,
@@ -245,14 +292,22 @@ fn cell_equal(source: Option<&[u8]>, sink: &serde_json::Value, mysql_type: &str)
 }
 
 fn trim_fraction(s: &str) -> &str {
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { s }
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
 }
 
 fn hex_eq(src: &[u8], hex: &str) -> bool {
     let h = hex.trim_start_matches("0x").trim_start_matches("0X");
-    h.len() == src.len() * 2 && src.iter().zip(h.as_bytes().chunks(2)).all(|(b, pair)| {
-        std::str::from_utf8(pair).ok().and_then(|p| u8::from_str_radix(p, 16).ok()) == Some(*b)
-    })
+    h.len() == src.len() * 2
+        && src.iter().zip(h.as_bytes().chunks(2)).all(|(b, pair)| {
+            std::str::from_utf8(pair)
+                .ok()
+                .and_then(|p| u8::from_str_radix(p, 16).ok())
+                == Some(*b)
+        })
 }
 
 #[cfg(test)]
@@ -264,11 +319,27 @@ mod tests {
         assert!(cell_equal(Some(b"1"), &serde_json::json!(true), "tinyint"));
         assert!(!cell_equal(Some(b"0"), &serde_json::json!(true), "tinyint"));
         assert!(cell_equal(Some(b"1.25"), &serde_json::json!(1.25), "float"));
-        assert!(cell_equal(Some(&[0xde, 0xad]), &serde_json::json!("3q0="), "varbinary"));
+        assert!(cell_equal(
+            Some(&[0xde, 0xad]),
+            &serde_json::json!("3q0="),
+            "varbinary"
+        ));
         assert!(cell_equal(None, &serde_json::Value::Null, "int"));
         assert!(!cell_equal(None, &serde_json::json!(0), "int"));
-        assert!(!cell_equal(Some(b"abc"), &serde_json::json!("abd"), "varchar"));
-        assert!(cell_equal(Some(b"2024-01-01 00:00:10.000"), &serde_json::json!("2024-01-01 00:00:10.000000"), "datetime"));
-        assert!(!cell_equal(Some(b"2024-01-01 00:00:10.5"), &serde_json::json!("2024-01-01 00:00:10"), "datetime"));
+        assert!(!cell_equal(
+            Some(b"abc"),
+            &serde_json::json!("abd"),
+            "varchar"
+        ));
+        assert!(cell_equal(
+            Some(b"2024-01-01 00:00:10.000"),
+            &serde_json::json!("2024-01-01 00:00:10.000000"),
+            "datetime"
+        ));
+        assert!(!cell_equal(
+            Some(b"2024-01-01 00:00:10.5"),
+            &serde_json::json!("2024-01-01 00:00:10"),
+            "datetime"
+        ));
     }
 }

@@ -31,12 +31,26 @@ fn version_and_help() {
 
 #[test]
 fn validate_accepts_a_flink_example_and_redacts_the_password() {
-    let out = run(&["validate", "tests/fixtures/flink-examples/e01-mysql-to-doris.yaml"]);
+    let out = run(&[
+        "validate",
+        "tests/fixtures/flink-examples/e01-mysql-to-doris.yaml",
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("valid"), "{stdout}");
-    assert!(stdout.contains("source: mysql") && stdout.contains("sink: doris"), "{stdout}");
-    assert!(!stdout.contains("123456"), "the source password must not be printed: {stdout}");
+    assert!(
+        stdout.contains("source: mysql") && stdout.contains("sink: doris"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("123456"),
+        "the source password must not be printed: {stdout}"
+    );
 }
 
 #[test]
@@ -53,7 +67,12 @@ fn validate_rejects_a_bad_file_with_exit_code_2_and_line_column() {
 #[test]
 fn run_with_an_invalid_file_exits_2_without_connecting() {
     let out = run(&["run", "tests/fixtures/bad/bad-port.yaml"]);
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 const PIPELINE: &str = r#"
@@ -84,13 +103,20 @@ async fn wait_for_rows(emulator: &Emulator, n: usize) {
         if got == n {
             return;
         }
-        assert!(Instant::now() < deadline, "expected {n} rows in the sink, have {got}");
+        assert!(
+            Instant::now() < deadline,
+            "expected {n} rows in the sink, have {got}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 fn sigterm(child: &std::process::Child) {
-    let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
     assert!(status.success());
 }
 
@@ -107,14 +133,21 @@ async fn sigterm_checkpoints_and_the_next_run_resumes() {
     )
     .await
     .expect("seed");
-    let emulator = Emulator::start(EmulatorConfig::doris()).await.expect("emulator");
+    let emulator = Emulator::start(EmulatorConfig::doris())
+        .await
+        .expect("emulator");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("p.yaml");
     std::fs::write(&file, PIPELINE).unwrap();
     let ckpt = dir.path().join("ckpt");
     let spawn = |log: &Path| {
         cdcflow()
-            .args(["run", file.to_str().unwrap(), "--checkpoint-dir", ckpt.to_str().unwrap()])
+            .args([
+                "run",
+                file.to_str().unwrap(),
+                "--checkpoint-dir",
+                ckpt.to_str().unwrap(),
+            ])
             .env("PORT", db.port().to_string())
             .env("MYSQL_PASSWORD", "s3cret-pw")
             .env("FE", emulator.fe_addr().to_string())
@@ -128,14 +161,22 @@ async fn sigterm_checkpoints_and_the_next_run_resumes() {
     let log1 = dir.path().join("run1.log");
     let mut first = spawn(&log1);
     wait_for_rows(&emulator, 100).await;
-    db.exec("INSERT INTO demo.t VALUES (101, 'live')").await.unwrap();
+    db.exec("INSERT INTO demo.t VALUES (101, 'live')")
+        .await
+        .unwrap();
     wait_for_rows(&emulator, 101).await;
     sigterm(&first);
     let status = first.wait().unwrap();
     let log = std::fs::read_to_string(&log1).unwrap();
     assert_eq!(status.code(), Some(0), "graceful stop exits 0; log:\n{log}");
-    assert!(!log.contains("s3cret-pw"), "the password must never be logged");
-    assert!(ckpt.join("checkpoint.json").exists(), "a checkpoint was written");
+    assert!(
+        !log.contains("s3cret-pw"),
+        "the password must never be logged"
+    );
+    assert!(
+        ckpt.join("checkpoint.json").exists(),
+        "a checkpoint was written"
+    );
 
     // Changes while cdcflow is down must arrive after the restart, without a new snapshot.
     db.exec("UPDATE demo.t SET v = 'changed' WHERE id <= 10; DELETE FROM demo.t WHERE id = 50; INSERT INTO demo.t VALUES (102, 'offline')")
@@ -146,9 +187,17 @@ async fn sigterm_checkpoints_and_the_next_run_resumes() {
     let mut second = spawn(&log2);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let c = cdcflow_testkit::compare::compare_table(&db, "demo", "t", &emulator, "demo", "t", &["id"])
-            .await
-            .unwrap();
+        let c = cdcflow_testkit::compare::compare_table(
+            &db,
+            "demo",
+            "t",
+            &emulator,
+            "demo",
+            "t",
+            &["id"],
+        )
+        .await
+        .unwrap();
         if c.is_equal() {
             break;
         }
@@ -158,7 +207,13 @@ async fn sigterm_checkpoints_and_the_next_run_resumes() {
     sigterm(&second);
     assert_eq!(second.wait().unwrap().code(), Some(0));
     let log = std::fs::read_to_string(&log2).unwrap();
-    assert!(log.contains("Resuming from checkpoint"), "second run resumed: {log}");
-    assert!(!log.contains("Snapshot of table finished"), "no second snapshot after resume: {log}");
+    assert!(
+        log.contains("Resuming from checkpoint"),
+        "second run resumed: {log}"
+    );
+    assert!(
+        !log.contains("Snapshot of table finished"),
+        "no second snapshot after resume: {log}"
+    );
     let _ = loads_before;
 }

@@ -119,17 +119,24 @@ async fn snapshot_then_binlog(emulator: Emulator, yaml: &str) {
     workload(&db).await;
     wait_equal(&db, &emulator, &running, TABLES, Duration::from_secs(120)).await;
     let summary = running.stop().await;
-    assert!(summary.rows_in >= 8000, "snapshot and binlog rows were read: {summary:?}");
+    assert!(
+        summary.rows_in >= 8000,
+        "snapshot and binlog rows were read: {summary:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_to_doris_snapshot_and_binlog_match_row_by_row() {
-    let emulator = Emulator::start(EmulatorConfig::doris()).await.expect("emulator");
+    let emulator = Emulator::start(EmulatorConfig::doris())
+        .await
+        .expect("emulator");
     snapshot_then_binlog(emulator, DORIS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_to_starrocks_snapshot_and_binlog_match_row_by_row() {
-    let emulator = Emulator::start(EmulatorConfig::starrocks()).await.expect("emulator");
+    let emulator = Emulator::start(EmulatorConfig::starrocks())
+        .await
+        .expect("emulator");
     snapshot_then_binlog(emulator, STARROCKS).await;
 }

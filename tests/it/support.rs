@@ -23,7 +23,10 @@ impl Running {
     /// Requests a graceful stop and returns the run summary.
     pub async fn stop(self) -> RunSummary {
         self.shutdown.cancel();
-        self.task.await.expect("pipeline task panicked").expect("pipeline failed")
+        self.task
+            .await
+            .expect("pipeline task panicked")
+            .expect("pipeline failed")
     }
 }
 
@@ -35,13 +38,20 @@ pub fn start_pipeline(yaml: &str, env: &[(&str, String)]) -> Running {
         .unwrap_or_else(|d| panic!("pipeline does not load:\n{d}"));
     let pipeline = plan::validate_def(def).unwrap_or_else(|d| panic!("pipeline is invalid:\n{d}"));
     let checkpoints = tempfile::tempdir().expect("temp dir");
-    let flags = RunFlags { from_scratch: true, checkpoint_dir: Some(checkpoints.path().to_path_buf()) };
+    let flags = RunFlags {
+        from_scratch: true,
+        checkpoint_dir: Some(checkpoints.path().to_path_buf()),
+    };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn({
         let shutdown = shutdown.clone();
         async move { run::run(&pipeline, &flags, shutdown).await }
     });
-    Running { task, shutdown, _checkpoints: checkpoints }
+    Running {
+        task,
+        shutdown,
+        _checkpoints: checkpoints,
+    }
 }
 
 /// Waits until every `(source db, table, sink db, sink table, key)` matches, or panics with the
@@ -55,10 +65,15 @@ pub async fn wait_equal(
 ) {
     let deadline = Instant::now() + timeout;
     loop {
-        assert!(!running.task.is_finished(), "the pipeline stopped before the tables matched");
+        assert!(
+            !running.task.is_finished(),
+            "the pipeline stopped before the tables matched"
+        );
         let mut diff: Option<(String, Comparison)> = None;
         for (sdb, st, ddb, dt, key) in tables {
-            let c = compare_table(db, sdb, st, emulator, ddb, dt, key).await.expect("compare");
+            let c = compare_table(db, sdb, st, emulator, ddb, dt, key)
+                .await
+                .expect("compare");
             if !c.is_equal() {
                 diff = Some((format!("{sdb}.{st} -> {ddb}.{dt}"), c));
                 break;
@@ -66,7 +81,9 @@ pub async fn wait_equal(
         }
         match diff {
             None => return,
-            Some((name, c)) if Instant::now() > deadline => panic!("{name} differs after {timeout:?}: {c}"),
+            Some((name, c)) if Instant::now() > deadline => {
+                panic!("{name} differs after {timeout:?}: {c}")
+            }
             Some(_) => tokio::time::sleep(Duration::from_millis(250)).await,
         }
     }

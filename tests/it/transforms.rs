@@ -12,7 +12,10 @@ use crate::support::{start_pipeline, wait_equal};
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 fn env(db: &MariaDb, emulator: &Emulator) -> Vec<(&'static str, String)> {
-    vec![("PORT", db.port().to_string()), ("FE", emulator.fe_addr().to_string())]
+    vec![
+        ("PORT", db.port().to_string()),
+        ("FE", emulator.fe_addr().to_string()),
+    ]
 }
 
 /// E10: `projection: \*, 'fine' AS FINE` and `filter: id <> 3 AND id <> 4`; an update that moves
@@ -53,7 +56,8 @@ pipeline:
   parallelism: 1
 "#;
     let running = start_pipeline(yaml, &env(&db, &emulator));
-    let tables: &[(&str, &str, &str, &str, &[&str])] = &[("e10", "expected", "e10", "DATA_TYPES_TABLE", &["id"])];
+    let tables: &[(&str, &str, &str, &str, &[&str])] =
+        &[("e10", "expected", "e10", "DATA_TYPES_TABLE", &["id"])];
     wait_equal(&db, &emulator, &running, tables, TIMEOUT).await;
     // 4 is deleted outside the filter (nothing to do), 10 becomes 4 and leaves the filter
     // (→ delete), 3 becomes 10 and enters it (→ insert), 20 changes inside it, 30 is deleted.
@@ -113,7 +117,8 @@ pipeline:
   parallelism: 1
 "#;
     let running = start_pipeline(yaml, &env(&db, &emulator));
-    let tables: &[(&str, &str, &str, &str, &[&str])] = &[("expect12", "terminus", "e12", "terminus", &["ID"])];
+    let tables: &[(&str, &str, &str, &str, &[&str])] =
+        &[("expect12", "terminus", "e12", "terminus", &["ID"])];
     wait_equal(&db, &emulator, &running, tables, TIMEOUT).await;
     db.exec(
         "USE e12; INSERT INTO TABLEALPHA VALUES (1100, 'late', 1), (1000, 'low', 1);
@@ -162,8 +167,10 @@ pipeline:
   parallelism: 1
 "#;
     let running = start_pipeline(yaml, &env(&db, &emulator));
-    let tables: &[(&str, &str, &str, &str, &[&str])] =
-        &[("e14", "alpha", "NEW_e14", "NEW_alpha", &["id"]), ("e14", "beta", "NEW_e14", "NEW_beta", &["id"])];
+    let tables: &[(&str, &str, &str, &str, &[&str])] = &[
+        ("e14", "alpha", "NEW_e14", "NEW_alpha", &["id"]),
+        ("e14", "beta", "NEW_e14", "NEW_beta", &["id"]),
+    ];
     wait_equal(&db, &emulator, &running, tables, TIMEOUT).await;
     db.exec("USE e14; UPDATE alpha SET v = 'x' WHERE id < 5; DELETE FROM beta WHERE id > 25;")
         .await
@@ -208,23 +215,35 @@ sink:
   password: ""
 "#;
     let running = start_pipeline(yaml, &env(&db, &emulator));
-    let tables: &[(&str, &str, &str, &str, &[&str])] = &[("testdb", "expected", "testdb", "customer", &["id"])];
+    let tables: &[(&str, &str, &str, &str, &[&str])] =
+        &[("testdb", "expected", "testdb", "customer", &["id"])];
     wait_equal(&db, &emulator, &running, tables, TIMEOUT).await;
     let before = chrono::Utc::now().timestamp_millis();
-    db.exec("UPDATE testdb.customer SET name = 'renamed' WHERE id = 7").await.unwrap();
+    db.exec("UPDATE testdb.customer SET name = 'renamed' WHERE id = 7")
+        .await
+        .unwrap();
     let deadline = std::time::Instant::now() + TIMEOUT;
     let row = loop {
         let rows = emulator.rows("testdb", "customer").unwrap();
-        let r = rows.into_iter().find(|r| r["id"] == serde_json::json!(7)).unwrap();
+        let r = rows
+            .into_iter()
+            .find(|r| r["id"] == serde_json::json!(7))
+            .unwrap();
         if r["name"] == serde_json::json!("renamed") {
             break r;
         }
-        assert!(std::time::Instant::now() < deadline, "update did not arrive: {r:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "update did not arrive: {r:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(row["type"], serde_json::json!("+U"), "{row:?}");
     let opts = row["opts"].as_i64().expect("op_ts is a BIGINT");
     // The binlog carries whole seconds; the event happened after `before` (rounded down).
-    assert!(opts >= before / 1000 * 1000 && opts <= chrono::Utc::now().timestamp_millis(), "op_ts {opts} vs {before}");
+    assert!(
+        opts >= before / 1000 * 1000 && opts <= chrono::Utc::now().timestamp_millis(),
+        "op_ts {opts} vs {before}"
+    );
     running.stop().await;
 }

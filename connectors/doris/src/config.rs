@@ -352,7 +352,10 @@ pub fn validate_starrocks(
             _ => {
                 r.error(
                     "sink.semantic",
-                    format!("expected `at-least-once` or `exactly-once`, got `{}`", v.value),
+                    format!(
+                        "expected `at-least-once` or `exactly-once`, got `{}`",
+                        v.value
+                    ),
                     None,
                 );
                 false
@@ -610,7 +613,10 @@ mod tests {
             "4 bytes per character by default so utf8mb4 text always fits"
         );
         assert!(c.use_transaction_stream_load);
-        assert!(!c.exactly_once, "at-least-once unless sink.semantic says otherwise");
+        assert!(
+            !c.exactly_once,
+            "at-least-once unless sink.semantic says otherwise"
+        );
         let c = starrocks(&format!("{base}  table.create.properties.Replication_Num: 1\n  table.create.num-buckets: 8\n  sink.socket.timeout-ms: 5000\n")).expect("valid");
         assert_eq!(
             c.table_create_properties,
