@@ -25,7 +25,7 @@ use crate::error::SqlError;
 use crate::parse::ParsedRule;
 use crate::plan::{TablePlan, plan_table};
 use crate::route::Router;
-use crate::schema_util::diff;
+use crate::schema_util::diff_steps;
 
 /// Per source table: which rule applies (resolved once) and its current plan.
 #[derive(Debug, Default)]
@@ -114,21 +114,26 @@ impl SqlTransform {
                     Some(SchemaChange::RenameColumn { renames }) => renames.clone(),
                     _ => Vec::new(),
                 };
-                let changes = diff(&old.out, &plan.out, &renames);
-                if changes.is_empty()
-                    && old.out.columns == plan.out.columns
-                    && old.out.primary_key == plan.out.primary_key
-                {
-                    plan.out = Arc::clone(&old.out);
-                } else {
-                    ts.out_version += 1;
-                    for change in changes {
-                        out.push(ChangeEvent::SchemaChange {
-                            table: plan.out.id.clone(),
-                            change,
-                            schema: Arc::clone(&plan.out),
-                            seq,
-                        });
+                let steps = diff_steps(&old.out, &plan.out, &renames);
+                match steps.last() {
+                    None if old.out.columns == plan.out.columns
+                        && old.out.primary_key == plan.out.primary_key =>
+                    {
+                        plan.out = Arc::clone(&old.out);
+                    }
+                    // Only the column order changed: a new version, nothing for the sink to do.
+                    None => ts.out_version += 1,
+                    Some((_, last)) => {
+                        ts.out_version = last.version;
+                        plan.out = Arc::clone(last);
+                        for (change, schema) in steps {
+                            out.push(ChangeEvent::SchemaChange {
+                                table: schema.id.clone(),
+                                change,
+                                schema,
+                                seq,
+                            });
+                        }
                     }
                 }
             }

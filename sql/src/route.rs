@@ -22,7 +22,7 @@ use cdcflow_engine::{
 use regex::Regex;
 
 use crate::error::SqlError;
-use crate::schema_util::{diff, merge};
+use crate::schema_util::{diff_steps, merge};
 use crate::selector::parse_table_id;
 
 /// One compiled `route:` rule.
@@ -86,6 +86,30 @@ fn renamed(s: &TableSchema, id: &TableId, version: u64) -> TableSchemaRef {
     ))
 }
 
+/// Emits the schema changes from `old` to `new` (each with the schema after it) and returns the
+/// sink table's schema afterwards.
+fn emit_steps(
+    out: &mut Vec<ChangeEvent>,
+    old: &TableSchemaRef,
+    new: &TableSchemaRef,
+    seq: u64,
+) -> TableSchemaRef {
+    let steps = diff_steps(old, new, &[]);
+    let last = steps
+        .last()
+        .map(|(_, s)| Arc::clone(s))
+        .unwrap_or_else(|| Arc::clone(new));
+    for (change, schema) in steps {
+        out.push(ChangeEvent::SchemaChange {
+            table: schema.id.clone(),
+            change,
+            schema,
+            seq,
+        });
+    }
+    last
+}
+
 impl Router {
     /// A router over compiled rules.
     pub fn new(rules: Arc<Vec<RouteRule>>, mode: RouteMode) -> Self {
@@ -145,24 +169,17 @@ impl Router {
             // One-to-one: the sink follows its only upstream table exactly.
             let new = renamed(upstream, sink, version);
             match change {
-                None => {
-                    for c in diff(&t.schema, &new, &[]) {
-                        out.push(ChangeEvent::SchemaChange {
-                            table: sink.clone(),
-                            change: c,
-                            schema: Arc::clone(&new),
-                            seq,
-                        });
-                    }
+                None => t.schema = emit_steps(out, &t.schema, &new, seq),
+                Some(c) => {
+                    out.push(ChangeEvent::SchemaChange {
+                        table: sink.clone(),
+                        change: c.clone(),
+                        schema: Arc::clone(&new),
+                        seq,
+                    });
+                    t.schema = new;
                 }
-                Some(c) => out.push(ChangeEvent::SchemaChange {
-                    table: sink.clone(),
-                    change: c.clone(),
-                    schema: Arc::clone(&new),
-                    seq,
-                }),
             }
-            t.schema = new;
             return;
         }
         match change {
@@ -184,15 +201,7 @@ impl Router {
             t.schema.comment.clone(),
             version,
         ));
-        for c in diff(&t.schema, &new, &[]) {
-            out.push(ChangeEvent::SchemaChange {
-                table: sink.clone(),
-                change: c,
-                schema: Arc::clone(&new),
-                seq,
-            });
-        }
-        t.schema = new;
+        t.schema = emit_steps(out, &t.schema, &new, seq);
     }
 
     /// Routes one event.

@@ -3,7 +3,9 @@
 
 use arrow::datatypes::{DataType, TimeUnit};
 use cdcflow_engine::change::ColumnPosition;
-use cdcflow_engine::{CdcType, ColumnDef, SchemaChange, TableSchema};
+use std::sync::Arc;
+
+use cdcflow_engine::{CdcType, ColumnDef, SchemaChange, TableSchema, TableSchemaRef};
 
 /// The logical type of a computed column from its Arrow type (text for anything exotic).
 pub fn cdc_type_of(dt: &DataType) -> CdcType {
@@ -57,6 +59,45 @@ pub fn diff(
     new: &TableSchema,
     renames: &[(String, String)],
 ) -> Vec<SchemaChange> {
+    diff_columns(old, new, renames)
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect()
+}
+
+/// Like [`diff`], with the table's schema after each change: versions count up from
+/// `old.version`, and the last one has exactly `new`'s columns and key.
+pub fn diff_steps(
+    old: &TableSchema,
+    new: &TableSchema,
+    renames: &[(String, String)],
+) -> Vec<(SchemaChange, TableSchemaRef)> {
+    let steps = diff_columns(old, new, renames);
+    let n = steps.len();
+    steps
+        .into_iter()
+        .enumerate()
+        .map(|(i, (change, cols))| {
+            let has = |keys: &[String]| keys.iter().all(|k| cols.iter().any(|c| &c.name == k));
+            let pk = if i + 1 == n || has(&new.primary_key) {
+                new.primary_key.clone()
+            } else if has(&old.primary_key) {
+                old.primary_key.clone()
+            } else {
+                Vec::new()
+            };
+            let version = old.version + i as u64 + 1;
+            let schema = TableSchema::new(new.id.clone(), cols, pk, new.comment.clone(), version);
+            (change, Arc::new(schema))
+        })
+        .collect()
+}
+
+fn diff_columns(
+    old: &TableSchema,
+    new: &TableSchema,
+    renames: &[(String, String)],
+) -> Vec<(SchemaChange, Vec<ColumnDef>)> {
     let mut out = Vec::new();
     let mut cur: Vec<ColumnDef> = old.columns.clone();
     let applied: Vec<(String, String)> = renames
@@ -75,7 +116,7 @@ pub fn diff(
                 c.name = to.clone();
             }
         }
-        out.push(SchemaChange::RenameColumn { renames: applied });
+        out.push((SchemaChange::RenameColumn { renames: applied }, cur.clone()));
     }
     let dropped: Vec<String> = cur
         .iter()
@@ -84,13 +125,17 @@ pub fn diff(
         .collect();
     if !dropped.is_empty() {
         cur.retain(|c| !dropped.contains(&c.name));
-        out.push(SchemaChange::DropColumn { columns: dropped });
+        out.push((SchemaChange::DropColumn { columns: dropped }, cur.clone()));
     }
-    for c in &cur {
-        if let Some(n) = new.columns.iter().find(|n| n.name == c.name)
-            && (n.data_type != c.data_type || n.nullable != c.nullable)
+    for i in 0..cur.len() {
+        if let Some(n) = new.columns.iter().find(|n| n.name == cur[i].name)
+            && (n.data_type != cur[i].data_type || n.nullable != cur[i].nullable)
         {
-            out.push(SchemaChange::AlterColumnType { column: n.clone() });
+            cur[i] = n.clone();
+            out.push((
+                SchemaChange::AlterColumnType { column: n.clone() },
+                cur.clone(),
+            ));
         }
     }
     let mut added = Vec::new();
@@ -106,7 +151,14 @@ pub fn diff(
         added.push((n.clone(), pos));
     }
     if !added.is_empty() {
-        out.push(SchemaChange::AddColumn { columns: added });
+        out.push((
+            SchemaChange::AddColumn { columns: added },
+            new.columns.clone(),
+        ));
+    }
+    // The last step carries `new` exactly (also when only a reorder remains).
+    if let Some(last) = out.last_mut() {
+        last.1 = new.columns.clone();
     }
     out
 }

@@ -3,6 +3,8 @@
 
 /// Row-by-row comparison of a MariaDB table with an emulator table.
 pub mod compare;
+/// Deterministic data for every MySQL type (`gen` is a reserved word in edition 2024).
+pub mod datagen;
 /// Stream Load emulator (Doris and StarRocks FE/BE/query port).
 pub mod emulator;
 /// Throwaway MariaDB servers with binlog on, for tests and scripts.

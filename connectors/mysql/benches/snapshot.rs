@@ -17,6 +17,7 @@ use std::time::Duration;
 use cdcflow_engine::TableId;
 use cdcflow_mysql::schema::{MySqlTable, load_tables};
 use cdcflow_mysql::snapshot::{Snapshot, SnapshotEvent, SnapshotOptions};
+use cdcflow_testkit::datagen;
 use cdcflow_testkit::mariadb::MariaDb;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mysql_async::prelude::Queryable;
@@ -29,34 +30,46 @@ struct Input {
 }
 
 fn setup(rt: &tokio::runtime::Runtime) -> Input {
-    let rows: u64 = std::env::var("ORDERS_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let rows: u64 = std::env::var("ORDERS_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
     rt.block_on(async {
         let db = MariaDb::start().await.expect("start MariaDB");
         db.exec(&format!(
-            "CREATE DATABASE cdc; CREATE TABLE cdc.orders2 (id BIGINT UNSIGNED PRIMARY KEY, customer_id INT, \
-               email VARCHAR(64), sku CHAR(16), qty SMALLINT, price DECIMAL(12,2), \
-               status ENUM('new','paid','shipped','delivered','returned','cancelled'), created_at DATETIME(6), \
-               note VARCHAR(255), score DOUBLE) DEFAULT CHARSET = utf8mb4;
-             INSERT INTO cdc.orders2 SELECT seq, seq * 7919 % 100000, CONCAT('user', seq, '@example.com'), \
-               LPAD(HEX(seq), 16, 'S'), seq % 50, (seq % 100000) / 100, 1 + seq % 6, \
-               TIMESTAMPADD(MICROSECOND, seq * 1234567, '2024-01-01'), \
-               REPEAT('lorem ipsum ', 1 + seq % 15), seq / 3.0 FROM cdc.seq_1_to_{rows}; ANALYZE TABLE cdc.orders2"
+            "CREATE DATABASE cdc; {}; {}; ANALYZE TABLE cdc.orders",
+            datagen::orders_ddl("cdc"),
+            datagen::orders_fill_sql("cdc", rows)
         ))
         .await
         .expect("fill orders2");
         let mut conn = db.conn().await.expect("connect");
         let bytes: u64 = conn
-            .query_first("SELECT DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_NAME = 'orders2'")
+            .query_first(
+                "SELECT DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_NAME = 'orders'",
+            )
             .await
             .expect("size")
             .unwrap_or(0);
-        let table = load_tables(&mut conn, &[TableId::new("cdc", "orders2")], true).await.expect("catalog").remove(0);
-        Input { db, table: Arc::new(table), rows, bytes }
+        let table = load_tables(&mut conn, &[TableId::new("cdc", "orders")], true)
+            .await
+            .expect("catalog")
+            .remove(0);
+        Input {
+            db,
+            table: Arc::new(table),
+            rows,
+            bytes,
+        }
     })
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let input = setup(&rt);
     let mut g = c.benchmark_group("snapshot");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
@@ -65,8 +78,16 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("cdcflow_p{p}"), |b| {
             b.iter(|| {
                 rt.block_on(async {
-                    let opts = SnapshotOptions { chunk_size: 8096 * 4, batch_rows: 8192, parallelism: p, ..Default::default() };
-                    let mut snap = Snapshot::start(input.db.opts(), vec![input.table.clone()], opts).await.expect("start");
+                    let opts = SnapshotOptions {
+                        chunk_size: 8096 * 4,
+                        batch_rows: 8192,
+                        parallelism: p,
+                        ..Default::default()
+                    };
+                    let mut snap =
+                        Snapshot::start(input.db.opts(), vec![input.table.clone()], opts)
+                            .await
+                            .expect("start");
                     let mut rows = 0usize;
                     while let Some(ev) = snap.next().await {
                         if let SnapshotEvent::Rows { batch, .. } = ev.expect("snapshot") {
@@ -83,7 +104,10 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(async {
                 let mut conn = input.db.conn().await.expect("connect");
-                let mut res = conn.exec_iter("SELECT * FROM cdc.orders2", ()).await.expect("select");
+                let mut res = conn
+                    .exec_iter("SELECT * FROM cdc.orders", ())
+                    .await
+                    .expect("select");
                 let mut n = 0usize;
                 while let Some(row) = res.next().await.expect("row") {
                     n += row.len();

@@ -29,7 +29,11 @@
 //! - Nothing is dropped silently: MariaDB compressed rows events are inflated; unknown rows-event
 //!   kinds, INCIDENT events, checksum mismatches and corrupt events are errors with the position.
 //! - The schema of a captured table comes from the catalog (`information_schema`), re-read after
-//!   each DDL on it; replaying an old binlog across DDL therefore uses the current catalog.
+//!   each DDL on it, and also when a TABLE_MAP disagrees with it (column count, or names under
+//!   `binlog_row_metadata=FULL`): the difference is reported as schema changes before the rows.
+//!   Replaying an old binlog across DDL therefore uses the current catalog (as Flink CDC does).
+//! - A timestamp start reads from the newest binlog file that begins at or before the time and
+//!   skips (neither decodes nor applies DDL of) transactions that begin before it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -514,6 +518,16 @@ impl BinlogReader {
                 (Some(o.position), None)
             }
             StartPosition::Position(p) => (Some(p.clone()), None),
+            // An offset taken before the first commit of a GTID start has no file yet.
+            StartPosition::Offset(o) if o.position.file.is_empty() => match &o.gtid {
+                Some(g) => (None, Some(g.clone())),
+                None => {
+                    return Err(BinlogError::PositionUnavailable {
+                        start: o.to_string(),
+                        message: "the offset has neither a binlog file nor GTIDs".into(),
+                    });
+                }
+            },
             StartPosition::Offset(o) => (Some(o.position.clone()), None),
             StartPosition::Gtid(g) => (None, Some(g.clone())),
             StartPosition::Timestamp(ms) => {
@@ -774,16 +788,15 @@ impl BinlogReader {
             | et::PREVIOUS_GTIDS
             | et::MARIADB_ANNOTATE_ROWS
             | et::MARIADB_BINLOG_CHECKPOINT => {}
+            // The server decrypts an encrypted binlog before sending it; were it not to, the
+            // checksums of the following events would fail loudly.
             et::MARIADB_START_ENCRYPTION => {
-                return Err(BinlogError::Event {
-                    position: self.position_text(),
-                    message: "encrypted binlog (START_ENCRYPTION event) is not supported".into(),
-                });
+                debug!(position = %self.here(), "Binlog encryption start.")
             }
             et::HEARTBEAT | et::HEARTBEAT_V2 => self.on_heartbeat(),
-            et::TABLE_MAP => self.on_table_map(&event)?,
+            et::TABLE_MAP => self.on_table_map(&event).await?,
             // XA: the rows are logged at PREPARE; the later `XA COMMIT` query has none.
-            et::XID | et::XA_PREPARE => self.on_commit(log_pos),
+            et::XID | et::XA_PREPARE => self.on_commit(log_pos)?,
             et::QUERY => {
                 let (schema, query) = match event.read_data() {
                     Ok(Some(EventData::QueryEvent(q))) => {
@@ -921,7 +934,7 @@ impl BinlogReader {
     }
 
     fn on_heartbeat(&mut self) {
-        if self.in_txn || !self.accs.is_empty() {
+        if self.in_txn || self.accs.iter().any(|(_, a)| !a.builder.is_empty()) {
             return;
         }
         if self.last_progress.elapsed() >= PROGRESS_EVERY || self.pending.is_empty() {
@@ -993,7 +1006,7 @@ impl BinlogReader {
         Ok(())
     }
 
-    fn on_table_map(&mut self, event: &Event) -> Result<()> {
+    async fn on_table_map(&mut self, event: &Event) -> Result<()> {
         let raw = event.data();
         let table_id = u64::from_le_bytes({
             let mut b = [0u8; 8];
@@ -1032,39 +1045,50 @@ impl BinlogReader {
                 })
                 .cloned()
         };
-        let entry = match key.and_then(|k| self.tables.get(&k).map(|t| (k, t))) {
-            None => TmEntry {
-                raw: raw.to_vec(),
-                table: None,
-                version: 0,
-                decoder: None,
-            },
-            Some((k, t)) => {
-                let at = self.here();
-                let layout = ColumnLayout::from_table_map(&tme).map_err(|kind| DecodeError {
-                    file: at.file.clone(),
-                    pos: at.pos,
-                    table: k.to_string(),
-                    column: None,
-                    kind: Box::new(kind),
-                })?;
-                let decoder =
-                    RowDecoder::try_new(t.schema.clone(), &t.columns, &layout).map_err(|kind| {
-                        DecodeError {
-                            file: at.file.clone(),
-                            pos: at.pos,
-                            table: k.to_string(),
-                            column: None,
-                            kind: Box::new(kind),
-                        }
-                    })?;
+        let Some(key) = key else {
+            self.table_maps.insert(
+                table_id,
                 TmEntry {
                     raw: raw.to_vec(),
-                    version: t.schema.version,
-                    table: Some(k),
-                    decoder: Some(Arc::new(decoder)),
-                }
-            }
+                    table: None,
+                    version: 0,
+                    decoder: None,
+                },
+            );
+            return Ok(());
+        };
+        let at = self.here();
+        let err = |kind: DecodeErrorKind| DecodeError {
+            file: at.file.clone(),
+            pos: at.pos,
+            table: key.to_string(),
+            column: None,
+            kind: Box::new(kind),
+        };
+        let layout = ColumnLayout::from_table_map(&tme).map_err(err)?;
+        let tm_names = table_map_column_names(&tme);
+        let fits = |t: &MySqlTable| {
+            t.columns.len() == layout.len()
+                && tm_names.as_ref().is_none_or(|names| {
+                    names
+                        .iter()
+                        .zip(&t.columns)
+                        .all(|(a, c)| a.eq_ignore_ascii_case(&c.name))
+                })
+        };
+        if self.tables.get(&key).is_some_and(|t| !fits(t)) {
+            // The table changed without a DDL we understood: re-read the catalog once.
+            self.resync(&key).await?;
+        }
+        let Some(t) = self.tables.get(&key) else {
+            return Ok(());
+        };
+        let decoder = RowDecoder::try_new(t.schema.clone(), &t.columns, &layout).map_err(err)?;
+        let entry = TmEntry {
+            raw: raw.to_vec(),
+            version: t.schema.version,
+            table: Some(key),
+            decoder: Some(Arc::new(decoder)),
         };
         self.table_maps.insert(table_id, entry);
         Ok(())
@@ -1189,7 +1213,7 @@ impl BinlogReader {
     }
 
     /// Ends the current transaction at `end_pos` (the position after its last event).
-    fn on_commit(&mut self, end_pos: u64) {
+    fn on_commit(&mut self, end_pos: u64) -> Result<()> {
         match self.txn_gtid.take() {
             Some(TxnGtid::Maria(g)) => {
                 let mut p = match self.gtid.take() {
@@ -1212,20 +1236,17 @@ impl BinlogReader {
             gtid: self.gtid.clone(),
         };
         let offset = self.committed.to_source_offset();
-        // Flush every table's rows; the last batch carries the resume offset.
-        let non_empty: Vec<usize> = (0..self.accs.len())
-            .filter(|&i| !self.accs[i].1.builder.is_empty())
-            .collect();
+        // Flush every table's rows; the last batch carries the resume offset. The builders stay
+        // (empty) for the next transaction.
+        let last = self.accs.iter().rposition(|(_, a)| !a.builder.is_empty());
         let mut emitted = false;
-        for (n, &i) in non_empty.iter().enumerate() {
-            let off = (n + 1 == non_empty.len()).then(|| offset.clone());
-            if let Err(e) = self.flush_one(i, off) {
-                warn!(error = %e, "Dropping a batch that Arrow rejected.");
-            } else {
-                emitted = true;
+        if let Some(last) = last {
+            for i in 0..=last {
+                let off = (i == last).then(|| offset.clone());
+                self.flush_one(i, off)?;
             }
+            emitted = true;
         }
-        self.accs.clear();
         let had_data = self.txn_emitted;
         self.in_txn = false;
         self.begun = false;
@@ -1240,6 +1261,7 @@ impl BinlogReader {
         {
             self.done = true;
         }
+        Ok(())
     }
 
     async fn on_query(&mut self, schema: &str, query: &str, end_pos: u64) -> Result<()> {
@@ -1258,7 +1280,7 @@ impl BinlogReader {
             || head.starts_with("ROLLBACK")
         {
             // ROLLBACK in the binlog: non-transactional changes were logged and did happen.
-            self.on_commit(end_pos);
+            self.on_commit(end_pos)?;
             return Ok(());
         }
         let before_start = self.skip_before_secs.is_some();
@@ -1271,7 +1293,7 @@ impl BinlogReader {
             // A statement inside BEGIN..COMMIT (statement-logged DML) belongs to its transaction;
             // any other statement (GRANT, CREATE USER, ...) is a transaction of its own.
             if !self.begun {
-                self.on_commit(end_pos);
+                self.on_commit(end_pos)?;
             }
             return Ok(());
         };
@@ -1299,7 +1321,38 @@ impl BinlogReader {
             self.txn_emitted = true;
             self.pending.push_back((e, self.here()));
         }
-        self.on_commit(end_pos);
+        self.on_commit(end_pos)?;
+        Ok(())
+    }
+
+    /// Re-reads a captured table whose TABLE_MAP no longer matches the catalog and reports the
+    /// difference as schema changes (ahead of the rows that follow).
+    async fn resync(&mut self, key: &TableId) -> Result<()> {
+        let Some(new) = self.reload(key).await? else {
+            return Ok(());
+        };
+        let Some(old) = self.tables.get(key).cloned() else {
+            return Ok(());
+        };
+        if new.schema.columns == old.schema.columns {
+            return Ok(());
+        }
+        warn!(table = %key, position = %self.here(), "Table changed without a parsed DDL; schema re-read from the catalog.");
+        let schema = Arc::new(bump(&new.schema, old.schema.version + 1));
+        for change in diff(&old.schema, &schema, &[]) {
+            let seq = self.next_seq_value();
+            let e = ChangeEvent::SchemaChange {
+                table: key.clone(),
+                change,
+                schema: schema.clone(),
+                seq,
+            };
+            self.pending.push_back((e, self.here()));
+        }
+        let mut t = new;
+        t.schema = schema;
+        t.id = key.clone();
+        self.tables.insert(key.clone(), t);
         Ok(())
     }
 
@@ -1504,6 +1557,17 @@ fn diff(old: &TableSchema, new: &TableSchema, renames: &[(String, String)]) -> V
         });
     }
     changes
+}
+
+/// Column names from TABLE_MAP optional metadata (`binlog_row_metadata=FULL`), if present.
+fn table_map_column_names(tme: &TableMapEvent<'_>) -> Option<Vec<String>> {
+    use mysql_common::binlog::events::OptionalMetaExtractor;
+    let meta = OptionalMetaExtractor::new(tme.iter_optional_meta()).ok()?;
+    let names: Vec<String> = meta
+        .iter_column_name()
+        .map(|n| n.ok().map(|n| n.name().into_owned()))
+        .collect::<Option<Vec<_>>>()?;
+    (!names.is_empty()).then_some(names)
 }
 
 /// Formats a 16-byte server UUID.

@@ -602,6 +602,12 @@ impl ColumnBuilder {
 
     /// Appends UTF-8 text (labels, JSON rendered by us, server-formatted values).
     pub fn append_str(&mut self, s: &str) -> AppendResult {
+        if let Inner::Utf8(b) = &mut self.inner {
+            // Already UTF-8: no validation pass (ENUM labels, rendered JSON).
+            self.bytes += s.len() + 4;
+            b.append_value(s);
+            return Ok(());
+        }
         self.append_text(s.as_bytes(), Charset::Utf8)
     }
 

@@ -361,11 +361,20 @@ impl<'a> Cursor<'a> {
     #[inline]
     fn uint_le(&mut self, n: usize) -> Result<u64, DecodeErrorKind> {
         let b = self.take(n)?;
-        let mut v = 0u64;
-        for (i, &x) in b.iter().enumerate().take(8) {
-            v |= u64::from(x) << (8 * i);
-        }
-        Ok(v)
+        // Fixed widths compile to single loads; the loop covers the odd ones (3, 5, 6, 7).
+        Ok(match *b {
+            [a] => u64::from(a),
+            [a, b] => u64::from(u16::from_le_bytes([a, b])),
+            [a, b, c, d] => u64::from(u32::from_le_bytes([a, b, c, d])),
+            [a, b, c, d, e, f, g, h] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+            _ => {
+                let mut v = 0u64;
+                for (i, &x) in b.iter().enumerate().take(8) {
+                    v |= u64::from(x) << (8 * i);
+                }
+                v
+            }
+        })
     }
 
     #[inline]
@@ -916,7 +925,12 @@ fn decode_cell(
         Cell::Timestamp2 { fsp } => {
             let secs = c.uint_be(4)? as i64;
             let us = read_frac(c, *fsp)?;
-            b.append_timestamp_us(secs * 1_000_000 + us)?;
+            if secs == 0 && us == 0 {
+                // Epoch 0 is outside TIMESTAMP's range: it is the zero value '0000-00-00'.
+                b.append_null();
+            } else {
+                b.append_timestamp_us(secs * 1_000_000 + us)?;
+            }
         }
         Cell::TimeOld => {
             let raw = c.uint_le(3)?;
@@ -940,7 +954,11 @@ fn decode_cell(
         }
         Cell::TimestampOld => {
             let secs = c.uint_le(4)? as i64;
-            b.append_timestamp_us(secs * 1_000_000)?;
+            if secs == 0 {
+                b.append_null(); // the zero value, as for TIMESTAMP2
+            } else {
+                b.append_timestamp_us(secs * 1_000_000)?;
+            }
         }
         Cell::Str {
             len_bytes,

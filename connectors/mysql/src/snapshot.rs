@@ -62,7 +62,8 @@ pub struct BinlogPoint {
     pub file: String,
     /// Byte position in that file.
     pub pos: u64,
-    /// The GTID position at that point when the server can tell (MariaDB `BINLOG_GTID_POS`).
+    /// The GTID position at that point when the server reports it cheaply (MySQL
+    /// `Executed_Gtid_Set`, MariaDB `@@gtid_binlog_pos` outside a snapshot transaction).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gtid: Option<String>,
 }
@@ -191,6 +192,19 @@ pub struct SnapshotOptions {
     pub even_factor_lower: f64,
     /// `chunk-key.even-distribution.factor.upper-bound` (1000.0).
     pub even_factor_upper: f64,
+    /// Per table (`db.table`): resume at this chunk-key value (every key below it was read
+    /// before a restart), as recorded by [`ResumePoint`]s.
+    pub resume: BTreeMap<String, ResumePoint>,
+}
+
+/// Where a partly read table continues after a restart: every row with `key < from` (and every
+/// NULL key) was emitted before.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResumePoint {
+    /// The chunk-key column the table was split on (the resume is ignored if it changed).
+    pub key_column: String,
+    /// The first key value not yet known to be emitted.
+    pub from: KeyValue,
 }
 
 impl Default for SnapshotOptions {
@@ -203,6 +217,7 @@ impl Default for SnapshotOptions {
             progress_bars: false,
             even_factor_lower: EVEN_FACTOR_LOWER,
             even_factor_upper: EVEN_FACTOR_UPPER,
+            resume: BTreeMap::new(),
         }
     }
 }
@@ -505,7 +520,13 @@ impl Progress {
                 bars[table].set_position(total);
             }
             None => {
-                tracing::debug!(table = %self.names[table], rows_done = total, rows_estimated = est, "Snapshot chunk finished.")
+                // Log lines instead of bars: one per 10 % of the estimate (and per chunk at debug).
+                let step = (est / 10).max(1);
+                if (total - rows) / step != total / step {
+                    tracing::info!(table = %self.names[table], rows_done = total, rows_estimated = est, "Snapshot progress.");
+                } else {
+                    tracing::debug!(table = %self.names[table], rows_done = total, rows_estimated = est, "Snapshot chunk finished.");
+                }
             }
         }
         let done = left == 0 && self.split_done[table].load(AtomicOrdering::SeqCst);
@@ -552,7 +573,19 @@ impl Splitter {
                     tracing::warn!(table = %table.id, "Table has no primary key and no chunk key column; reading it as one chunk.");
                     sink.push(None, None).await?;
                 }
-                Some(k) => self.split_table(&mut conn, table, k, &mut sink).await?,
+                Some(k) => {
+                    let resume = self
+                        .opts
+                        .resume
+                        .get(&table.id.to_string())
+                        .filter(|r| r.key_column.eq_ignore_ascii_case(&table.columns[k].name))
+                        .map(|r| r.from.clone());
+                    if let Some(from) = &resume {
+                        tracing::info!(table = %table.id, from = ?from, "Resuming the snapshot of a partly read table.");
+                    }
+                    self.split_table(&mut conn, table, k, resume, &mut sink)
+                        .await?
+                }
             }
             sink.finish().await?;
         }
@@ -584,6 +617,7 @@ impl Splitter {
         conn: &mut mysql_async::Conn,
         table: &MySqlTable,
         key: usize,
+        resume: Option<KeyValue>,
         sink: &mut ChunkSink<'_>,
     ) -> Result<()> {
         let t = quote_table(&table.id);
@@ -594,17 +628,29 @@ impl Splitter {
                 table.id, table.columns[key].name
             )
         };
-        let row: Option<(Value, Value)> = conn
-            .exec_first(format!("SELECT MIN({k}), MAX({k}) FROM {t}"), ())
-            .await
-            .map_err(|e| MySqlError::query(ctx("reading MIN/MAX"), e))?;
+        // On resume the first chunk starts at the resume key (NULL keys were read before).
+        let first_lo = resume.clone();
+        let row: Option<(Value, Value)> = match &resume {
+            None => {
+                conn.exec_first(format!("SELECT MIN({k}), MAX({k}) FROM {t}"), ())
+                    .await
+            }
+            Some(from) => {
+                conn.exec_first(
+                    format!("SELECT MIN({k}), MAX({k}) FROM {t} WHERE {k} >= ?"),
+                    (from.to_value(),),
+                )
+                .await
+            }
+        }
+        .map_err(|e| MySqlError::query(ctx("reading MIN/MAX"), e))?;
         let Some((min, max)) = row else {
-            return sink.push(None, None).await;
+            return sink.push(first_lo, None).await;
         };
         let (Some(min), Some(max)) = (KeyValue::from_value(&min), KeyValue::from_value(&max))
         else {
             // Empty table (or only NULL keys): one open chunk.
-            return sink.push(None, None).await;
+            return sink.push(first_lo, None).await;
         };
         let chunk_size = self.opts.chunk_size.max(1) as i128;
         if table.columns[key].kind.is_integer()
@@ -615,18 +661,14 @@ impl Splitter {
             let factor = span as f64 / rows as f64;
             if (self.opts.even_factor_lower..=self.opts.even_factor_upper).contains(&factor) {
                 let step = ((factor * chunk_size as f64) as i128).max(1);
-                let mut start: Option<i128> = None;
+                let mut start: Option<KeyValue> = first_lo.clone();
                 let mut end = lo + step;
                 while end <= hi {
-                    sink.push(
-                        start.map(KeyValue::from_i128),
-                        Some(KeyValue::from_i128(end)),
-                    )
-                    .await?;
-                    start = Some(end);
+                    sink.push(start, Some(KeyValue::from_i128(end))).await?;
+                    start = Some(KeyValue::from_i128(end));
                     end += step;
                 }
-                return sink.push(start.map(KeyValue::from_i128), None).await;
+                return sink.push(start, None).await;
             }
         }
         // LIMIT walk: the next chunk starts at the (chunk_size+1)-th key >= start.
@@ -651,7 +693,11 @@ impl Splitter {
                     .map_err(|e| MySqlError::query(ctx("walking chunk boundaries"), e))?;
                 next = after.as_ref().and_then(KeyValue::from_value);
             }
-            let lo = if first { None } else { Some(start.clone()) };
+            let lo = if first {
+                first_lo.clone()
+            } else {
+                Some(start.clone())
+            };
             first = false;
             match next {
                 Some(n) => {
@@ -1092,13 +1138,13 @@ async fn snapshot_point(conn: &mut mysql_async::Conn) -> Result<BinlogPoint> {
             hint: "start the server with --log-bin and --binlog-format=ROW".into(),
         });
     }
-    let gtid: Option<String> = conn
-        .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file.as_str(), pos))
-        .await
-        .ok()
-        .flatten()
-        .flatten();
-    Ok(BinlogPoint { file, pos, gtid })
+    // No GTID here: BINLOG_GTID_POS scans the binlog file up to `pos`, too slow per chunk; the
+    // hand-off resumes by file/position.
+    Ok(BinlogPoint {
+        file,
+        pos,
+        gtid: None,
+    })
 }
 
 #[cfg(test)]

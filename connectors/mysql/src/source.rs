@@ -11,18 +11,23 @@
 //! ```
 //!
 //! **Offsets.** During the snapshot every batch carries
-//! `{"phase": "snapshot", "done_tables": ["db.t", …], "binlog_start": {file, pos, gtid}}`: a
-//! restart skips the finished tables, re-reads the others from the start (sinks upsert by key,
-//! so re-sent rows do not duplicate) and later starts the binlog no later than `binlog_start`.
+//! `{"phase": "snapshot", "done_tables": ["db.t", …], "binlog_start": {file, pos, gtid},
+//! "in_progress": {"db.u": {"key_column": "id", "from": {"int": 5001}}}}`: a restart skips the
+//! finished tables, continues a partly read table at the end of its contiguous prefix of finished
+//! chunks (`from`; chunks finished beyond a gap are read again — sinks upsert by key, so re-sent
+//! rows do not duplicate), reads the other tables from the start, and later starts the binlog no
+//! later than `binlog_start`. Chunk watermarks from before the restart are not kept, so the
+//! binlog window of those chunks is replayed (converges on upsert sinks).
 //! Once in the binlog phase, offsets are the binlog reader's own JSON (no `phase` key; see
 //! `position.rs`).
 //!
-//! **Snapshot mode consistency.** Each chunk is internally consistent at its own binlog point.
-//! Flink CDC additionally reads the binlog between the smallest and the largest HIGH watermark so
-//! the bounded result is consistent as of the last chunk; that catch-up runs through the binlog
-//! reader and is not done here yet (a table changed during the snapshot can mix chunk points).
+//! **Hand-off.** After the last chunk the binlog is read from the smallest LOW to the largest
+//! HIGH watermark one rows event at a time, dropping rows the snapshot already reflects
+//! ([`SnapshotSummary::covers`]); `snapshot` mode ends there (consistent as of the last chunk,
+//! like Flink CDC), `initial` mode continues with a normal (coalescing) binlog reader from the
+//! last committed transaction.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::IsTerminal;
 use std::sync::Arc;
 
@@ -39,7 +44,8 @@ use crate::error::{MySqlError, Result};
 use crate::position::{BinlogOffset, BinlogPosition, GtidPos};
 use crate::schema::{self, MySqlTable, TableFilter};
 use crate::snapshot::{
-    BinlogPoint, KeyValue, Snapshot, SnapshotEvent, SnapshotOptions, SnapshotSummary,
+    BinlogPoint, ChunkMark, KeyValue, ResumePoint, Snapshot, SnapshotEvent, SnapshotOptions,
+    SnapshotSummary,
 };
 
 /// Smallest number of rows per snapshot batch: Arrow's per-batch cost dominates below this.
@@ -348,6 +354,9 @@ pub struct SnapshotOffset {
     /// Where the binlog must start at the latest (smallest chunk LOW watermark so far).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binlog_start: Option<BinlogPoint>,
+    /// Partly read tables: every key below the resume point was emitted (chunk granularity).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub in_progress: BTreeMap<String, ResumePoint>,
 }
 
 impl SnapshotOffset {
@@ -384,6 +393,9 @@ pub struct MySqlSource {
     offset: SnapshotOffset,
     offset_json: SourceOffset,
     summary: SnapshotSummary,
+    /// Per snapshot table index: length of the finished chunk prefix, and finished chunks
+    /// beyond it (id → upper bound), to move the table's resume point forward.
+    chunk_progress: BTreeMap<usize, (u64, BTreeMap<u64, Option<KeyValue>>)>,
 }
 
 impl std::fmt::Debug for MySqlSource {
@@ -474,9 +486,11 @@ impl MySqlSource {
                 phase: "snapshot".into(),
                 done_tables: Vec::new(),
                 binlog_start: None,
+                in_progress: BTreeMap::new(),
             },
             offset_json: SourceOffset::new(serde_json::Value::Null),
             summary: SnapshotSummary::default(),
+            chunk_progress: BTreeMap::new(),
         };
 
         // A binlog-phase checkpoint: continue the binlog, whatever the startup mode.
@@ -530,6 +544,7 @@ impl MySqlSource {
                     progress_bars: std::io::stderr().is_terminal(),
                     even_factor_lower: c.even_distribution_factor_lower,
                     even_factor_upper: c.even_distribution_factor_upper,
+                    resume: src.offset.in_progress.clone(),
                 };
                 let snap = Snapshot::start(conn_opts(c), src.snapshot_tables.clone(), opts).await?;
                 src.summary.exact = snap.exact;
@@ -637,66 +652,27 @@ impl MySqlSource {
         }
     }
 
-    /// Drops the rows of a catch-up batch that the snapshot already reflects.
-    fn apply_watermarks(
-        &mut self,
-        mut batch: ChangeBatch,
-        at: &BinlogPosition,
-    ) -> Result<Option<ChangeEvent>> {
-        let point = BinlogPoint {
-            file: at.file.clone(),
-            pos: at.pos,
-            gtid: None,
+    /// Moves a table's resume point to the end of its contiguous prefix of finished chunks
+    /// (chunks finish out of order across readers; a gap holds the point back).
+    fn advance_resume_point(&mut self, mark: &ChunkMark) {
+        let Some(key) = mark.chunk.key_column else {
+            return;
         };
-        let id = batch.table.id.clone();
-        let key_col = self
-            .summary
-            .marks
-            .iter()
-            .find(|m| m.table == id)
-            .and_then(|m| m.chunk.key_column);
-        let n = batch.num_rows();
-        let keys: Vec<Option<KeyValue>> =
-            match key_col.and_then(|k| batch.table.columns.get(k).map(|_| k)) {
-                Some(k) => (0..n)
-                    .map(|r| key_at(batch.data.column(k).as_ref(), r))
-                    .collect(),
-                None => vec![None; n],
+        let table = &self.snapshot_tables[mark.chunk.table];
+        let (prefix, done) = self.chunk_progress.entry(mark.chunk.table).or_default();
+        done.insert(mark.chunk.id, mark.chunk.hi.clone());
+        let mut from = None;
+        while let Some(hi) = done.remove(prefix) {
+            *prefix += 1;
+            from = hi.or(from);
+        }
+        if let Some(from) = from {
+            let point = ResumePoint {
+                key_column: table.columns[key].name.clone(),
+                from,
             };
-        let ops = batch.ops().clone();
-        let mut keep = vec![true; n];
-        let mut r = 0;
-        while r < n {
-            let pair = ops.value(r) == Op::UpdateBefore as i8 && r + 1 < n;
-            let width = if pair { 2 } else { 1 };
-            // An update pair is dropped only when both images are covered (key may move chunks).
-            let covered =
-                (r..r + width).all(|i| self.summary.covers(&id, keys[i].as_ref(), &point));
-            if covered {
-                for k in keep.iter_mut().skip(r).take(width) {
-                    *k = false;
-                }
-            }
-            r += width;
+            self.offset.in_progress.insert(table.id.to_string(), point);
         }
-        let kept = keep.iter().filter(|k| **k).count();
-        if kept < n {
-            let mask = arrow::array::BooleanArray::from(keep);
-            batch.data =
-                arrow::compute::filter_record_batch(&batch.data, &mask).map_err(|source| {
-                    MySqlError::Arrow {
-                        table: id.to_string(),
-                        source,
-                    }
-                })?;
-        }
-        if kept > 0 {
-            return Ok(Some(ChangeEvent::Data(batch)));
-        }
-        Ok(batch.offset.map(|offset| ChangeEvent::Progress {
-            seq: batch.seq,
-            offset,
-        }))
     }
 
     async fn step(&mut self) -> Result<Option<ChangeEvent>> {
@@ -720,7 +696,7 @@ impl MySqlSource {
                             }
                             match ev {
                                 ChangeEvent::Data(b) if catch_up => {
-                                    if let Some(e) = self.apply_watermarks(b, &at)? {
+                                    if let Some(e) = apply_watermarks(&self.summary, b, &at)? {
                                         return Ok(Some(e));
                                     }
                                 }
@@ -754,12 +730,14 @@ impl MySqlSource {
                         })));
                     }
                     Some(Ok(SnapshotEvent::ChunkDone(mark))) => {
+                        self.advance_resume_point(&mark);
                         self.summary.marks.push(*mark);
                         self.refresh_offset();
                     }
                     Some(Ok(SnapshotEvent::TableDone { table, rows })) => {
                         let id = self.snapshot_tables[table].id.to_string();
                         tracing::debug!(table = %id, rows, "Snapshot table complete.");
+                        self.offset.in_progress.remove(&id);
                         self.offset.done_tables.push(id);
                         self.refresh_offset();
                         let seq = self.next_seq();
@@ -772,6 +750,84 @@ impl MySqlSource {
             }
         }
     }
+}
+
+/// The watermark rule on one catch-up batch: drops the rows the snapshot already reflects
+/// ([`SnapshotSummary::covers`]); a half-dropped update pair becomes a plain delete or upsert.
+/// Returns `Progress` when nothing is left but the batch carried an offset, `None` when nothing
+/// is left at all.
+///
+/// # Errors
+/// When Arrow rejects the rebuilt batch (a bug).
+pub fn apply_watermarks(
+    summary: &SnapshotSummary,
+    mut batch: ChangeBatch,
+    at: &BinlogPosition,
+) -> Result<Option<ChangeEvent>> {
+    let point = BinlogPoint {
+        file: at.file.clone(),
+        pos: at.pos,
+        gtid: None,
+    };
+    let id = batch.table.id.clone();
+    let key_col = summary
+        .marks
+        .iter()
+        .find(|m| m.table == id)
+        .and_then(|m| m.chunk.key_column);
+    let n = batch.num_rows();
+    let keys: Vec<Option<KeyValue>> =
+        match key_col.and_then(|k| batch.table.columns.get(k).map(|_| k)) {
+            Some(k) => (0..n)
+                .map(|r| key_at(batch.data.column(k).as_ref(), r))
+                .collect(),
+            None => vec![None; n],
+        };
+    let ops = batch.ops().clone();
+    // Each image is judged by its own key: an update may move a row between chunks.
+    let keep: Vec<bool> = (0..n)
+        .map(|i| !summary.covers(&id, keys[i].as_ref(), &point))
+        .collect();
+    // A half-kept update pair becomes a plain delete (-U kept) or upsert (+U kept), so the
+    // "-U is directly followed by its +U" invariant holds in what we emit.
+    let mut new_ops: Option<Vec<i8>> = None;
+    let mut r = 0;
+    while r < n {
+        if ops.value(r) == Op::UpdateBefore as i8 && r + 1 < n && keep[r] != keep[r + 1] {
+            let v = new_ops.get_or_insert_with(|| ops.values().to_vec());
+            if keep[r] {
+                v[r] = Op::Delete as i8;
+            } else {
+                v[r + 1] = Op::Insert as i8;
+            }
+            r += 2;
+        } else {
+            r += 1;
+        }
+    }
+    let arrow_err = |source| MySqlError::Arrow {
+        table: id.to_string(),
+        source,
+    };
+    if let Some(v) = new_ops {
+        let op_idx = batch.data.num_columns() - 2; // user columns, then op, then ts
+        let mut cols = batch.data.columns().to_vec();
+        cols[op_idx] = Arc::new(arrow::array::Int8Array::from(v));
+        batch.data =
+            arrow::array::RecordBatch::try_new(batch.data.schema(), cols).map_err(arrow_err)?;
+    }
+    let kept = keep.iter().filter(|k| **k).count();
+    if kept < n {
+        let mask = arrow::array::BooleanArray::from(keep);
+        batch.data = arrow::compute::filter_record_batch(&batch.data, &mask).map_err(arrow_err)?;
+    }
+    if kept > 0 {
+        return Ok(Some(ChangeEvent::Data(batch)));
+    }
+    Ok(batch.offset.map(|offset| ChangeEvent::Progress {
+        seq: batch.seq,
+        offset,
+    }))
 }
 
 /// The chunk-key value of row `r` of an Arrow column, for the watermark rule (integers only).
@@ -801,5 +857,139 @@ fn key_at(a: &dyn arrow::array::Array, r: usize) -> Option<KeyValue> {
 impl Source for MySqlSource {
     async fn next_event(&mut self) -> cdcflow_engine::Result<Option<ChangeEvent>> {
         Ok(self.step().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Chunk;
+    use arrow::array::{Array, Int8Array, Int32Array, Int64Array, RecordBatch};
+    use cdcflow_engine::{CdcType, ColumnDef, TableId, TableSchema};
+
+    fn summary(t: &TableId) -> SnapshotSummary {
+        let mark = |id, lo: Option<i64>, hi: Option<i64>, pos| ChunkMark {
+            table: t.clone(),
+            chunk: Chunk {
+                table: 0,
+                id,
+                key_column: Some(0),
+                lo: lo.map(KeyValue::Int),
+                hi: hi.map(KeyValue::Int),
+                last: hi.is_none(),
+            },
+            low: BinlogPoint {
+                file: "b.000001".into(),
+                pos,
+                gtid: None,
+            },
+            high: BinlogPoint {
+                file: "b.000001".into(),
+                pos,
+                gtid: None,
+            },
+            rows: 0,
+        };
+        SnapshotSummary {
+            marks: vec![mark(0, None, Some(100), 500), mark(1, Some(100), None, 900)],
+            exact: true,
+        }
+    }
+
+    fn batch(t: &TableId, rows: &[(Op, i32)], offset: bool) -> ChangeBatch {
+        let col = ColumnDef {
+            name: "id".into(),
+            data_type: CdcType::Int,
+            nullable: false,
+            default: None,
+            comment: None,
+            source_type: "int".into(),
+        };
+        let schema = Arc::new(TableSchema::new(
+            t.clone(),
+            vec![col],
+            vec!["id".into()],
+            None,
+            1,
+        ));
+        let data = RecordBatch::try_new(
+            schema.arrow.clone(),
+            vec![
+                Arc::new(Int32Array::from(
+                    rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+                )),
+                Arc::new(Int8Array::from(
+                    rows.iter().map(|r| r.0 as i8).collect::<Vec<_>>(),
+                )),
+                Arc::new(Int64Array::from(vec![0i64; rows.len()])),
+            ],
+        )
+        .unwrap();
+        ChangeBatch {
+            table: schema,
+            data,
+            seq: 7,
+            offset: offset
+                .then(|| SourceOffset::new(serde_json::json!({"file": "b.000001", "pos": 1}))),
+        }
+    }
+
+    #[test]
+    fn watermarks_drop_reflected_rows_and_split_half_covered_updates() {
+        let t = TableId::new("d", "t");
+        let s = summary(&t);
+        let rows = [
+            (Op::Insert, 150),
+            (Op::UpdateBefore, 5),
+            (Op::UpdateAfter, 150),
+            (Op::Delete, 7),
+        ];
+        let at = BinlogPosition::new("b.000001", 600);
+        let Some(ChangeEvent::Data(out)) =
+            apply_watermarks(&s, batch(&t, &rows, false), &at).unwrap()
+        else {
+            panic!("rows remain");
+        };
+        let ids = out
+            .data
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int32Array>()
+            .unwrap();
+        assert_eq!(
+            ids.values(),
+            &[5, 7],
+            "key 150 is in chunk 1, whose snapshot point (900) is later"
+        );
+        assert_eq!(
+            out.ops().values(),
+            &[Op::Delete as i8, Op::Delete as i8],
+            "the lone -U became -D"
+        );
+
+        let at = BinlogPosition::new("b.000001", 950);
+        let Some(ChangeEvent::Data(out)) =
+            apply_watermarks(&s, batch(&t, &rows, false), &at).unwrap()
+        else {
+            panic!("rows remain");
+        };
+        assert_eq!(
+            out.num_rows(),
+            4,
+            "after every chunk point nothing is dropped"
+        );
+
+        let at = BinlogPosition::new("b.000001", 400);
+        match apply_watermarks(&s, batch(&t, &rows, true), &at).unwrap() {
+            Some(ChangeEvent::Progress { seq, .. }) => {
+                assert_eq!(seq, 7, "the batch's offset survives")
+            }
+            other => panic!("expected Progress, got {other:?}"),
+        }
+        assert!(
+            apply_watermarks(&s, batch(&t, &rows, false), &at)
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -145,3 +145,50 @@ async fn tables_without_key_and_nullable_chunk_keys() {
             > 1
     );
 }
+
+#[tokio::test]
+async fn every_key_kind_splits_and_reads_each_row_once() {
+    let db = fresh_db("chunk_kinds").await;
+    server()
+        .await
+        .exec(&format!(
+            "CREATE TABLE {db}.ubig (k BIGINT UNSIGNED PRIMARY KEY, v INT);
+             CREATE TABLE {db}.neg (k INT PRIMARY KEY, v INT);
+             CREATE TABLE {db}.dt (k DATETIME(6) PRIMARY KEY, v INT);
+             CREATE TABLE {db}.dec (k DECIMAL(20,4) PRIMARY KEY, v INT);
+             CREATE TABLE {db}.vb (k VARBINARY(8) PRIMARY KEY, v INT)"
+        ))
+        .await
+        .unwrap();
+    // Keys straddling i64::MAX, negative keys, temporal, decimal and raw-byte keys.
+    fill(
+        &db,
+        "ubig",
+        400,
+        "18446744073709551615 - seq * 100000000000000, seq",
+    )
+    .await;
+    fill(&db, "neg", 400, "-7 * CAST(seq AS SIGNED), seq").await;
+    fill(
+        &db,
+        "dt",
+        400,
+        "TIMESTAMPADD(SECOND, seq * 3601, '1999-12-31 23:00:00.5'), seq",
+    )
+    .await;
+    fill(&db, "dec", 400, "seq / 7, seq").await;
+    fill(&db, "vb", 400, "UNHEX(LPAD(HEX(seq * 977), 6, 'F')), seq").await;
+    let tables = load(&db, "ubig|neg|dt|dec|vb").await;
+    let (rows, summary, _) = snapshot(&tables, opts(50)).await;
+    for (i, t) in tables.iter().enumerate() {
+        let vs: BTreeSet<i64> = rows[i].iter().map(|r| r[1].parse().unwrap()).collect();
+        assert_eq!(rows[i].len(), 400, "{}: no duplicates", t.id);
+        assert_eq!(vs, (1..=400).collect(), "{}: every row", t.id);
+        let chunks = summary.marks.iter().filter(|m| m.table == t.id).count();
+        assert!(
+            chunks > 1,
+            "{}: split into several chunks, got {chunks}",
+            t.id
+        );
+    }
+}

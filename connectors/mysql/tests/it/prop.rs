@@ -23,7 +23,10 @@ struct Cell {
 }
 
 fn exact(sql: impl Into<String>, text: impl Into<String>) -> Cell {
-    Cell { sql: sql.into(), expect: Expect::Text(text.into()) }
+    Cell {
+        sql: sql.into(),
+        expect: Expect::Text(text.into()),
+    }
 }
 
 fn quote(s: &str) -> String {
@@ -92,7 +95,9 @@ fn datetime(y: u32, mo: u32, d: u32, h: u32, mi: u32, s: u32, us: u32) -> Cell {
 fn column_strategies() -> Vec<BoxedStrategy<Cell>> {
     let text = "[a-zA-Z0-9 éü中😀'\\\\]{0,12}";
     vec![
-        any::<bool>().prop_map(|b| exact(if b { "1" } else { "0" }, b.to_string())).boxed(),
+        any::<bool>()
+            .prop_map(|b| exact(if b { "1" } else { "0" }, b.to_string()))
+            .boxed(),
         any::<i8>().prop_map(int_cell).boxed(),
         any::<u8>().prop_map(int_cell).boxed(),
         any::<i16>().prop_map(int_cell).boxed(),
@@ -104,43 +109,86 @@ fn column_strategies() -> Vec<BoxedStrategy<Cell>> {
         any::<i64>().prop_map(int_cell).boxed(),
         any::<u64>().prop_map(int_cell).boxed(),
         // Quarter steps are exact in FLOAT.
-        (-4_000_000i32..4_000_000).prop_map(|q| {
-            let v = f64::from(q) / 4.0;
-            Cell { sql: format!("{v}"), expect: Expect::F64(v) }
-        })
-        .boxed(),
+        (-4_000_000i32..4_000_000)
+            .prop_map(|q| {
+                let v = f64::from(q) / 4.0;
+                Cell {
+                    sql: format!("{v}"),
+                    expect: Expect::F64(v),
+                }
+            })
+            .boxed(),
         any::<f64>()
             .prop_filter("finite", |v| v.is_finite())
-            .prop_map(|v| Cell { sql: format!("{v:e}"), expect: Expect::F64(v) })
+            .prop_map(|v| Cell {
+                sql: format!("{v:e}"),
+                expect: Expect::F64(v),
+            })
             .boxed(),
-        (any::<bool>(), "[0-9]{1,8}", "[0-9]{2}").prop_map(|(n, i, f)| decimal(n, i, f)).boxed(),
-        (any::<bool>(), "[0-9]{1,35}", "[0-9]{30}").prop_map(|(n, i, f)| decimal(n, i, f)).boxed(),
-        any::<bool>().prop_map(|b| exact(if b { "b'1'" } else { "b'0'" }, b.to_string())).boxed(),
-        (0u16..1024).prop_map(|v| exact(v.to_string(), hex(&v.to_be_bytes()))).boxed(),
+        (any::<bool>(), "[0-9]{1,8}", "[0-9]{2}")
+            .prop_map(|(n, i, f)| decimal(n, i, f))
+            .boxed(),
+        (any::<bool>(), "[0-9]{1,35}", "[0-9]{30}")
+            .prop_map(|(n, i, f)| decimal(n, i, f))
+            .boxed(),
+        any::<bool>()
+            .prop_map(|b| exact(if b { "b'1'" } else { "b'0'" }, b.to_string()))
+            .boxed(),
+        (0u16..1024)
+            .prop_map(|v| exact(v.to_string(), hex(&v.to_be_bytes())))
+            .boxed(),
         (1000u32..=9999, 1u32..=12, 1u32..=28)
             .prop_map(|(y, m, d)| {
                 let t = format!("{y:04}-{m:02}-{d:02}");
                 exact(quote(&t), t)
             })
             .boxed(),
-        (1000u32..=9999, 1u32..=12, 1u32..=28, 0u32..24, 0u32..60, 0u32..60, 0u32..1_000_000)
+        (
+            1000u32..=9999,
+            1u32..=12,
+            1u32..=28,
+            0u32..24,
+            0u32..60,
+            0u32..60,
+            0u32..1_000_000,
+        )
             .prop_map(|(y, mo, d, h, mi, s, us)| datetime(y, mo, d, h, mi, s, us))
             .boxed(),
-        (1971u32..=2037, 1u32..=12, 1u32..=28, 0u32..24, 0u32..60, 0u32..60, 0u32..1_000_000)
+        (
+            1971u32..=2037,
+            1u32..=12,
+            1u32..=28,
+            0u32..24,
+            0u32..60,
+            0u32..60,
+            0u32..1_000_000,
+        )
             .prop_map(|(y, mo, d, h, mi, s, us)| datetime(y, mo, d, h, mi, s, us))
             .boxed(),
         (any::<bool>(), 0i64..=3_020_399, 0i64..1_000_000)
             .prop_map(|(neg, secs, us)| {
                 let mag = secs * 1_000_000 + us;
                 let neg = neg && mag != 0;
-                let lit = format!("{}{}:{:02}:{:02}.{us:06}", if neg { "-" } else { "" }, secs / 3600, secs / 60 % 60, secs % 60);
+                let lit = format!(
+                    "{}{}:{:02}:{:02}.{us:06}",
+                    if neg { "-" } else { "" },
+                    secs / 3600,
+                    secs / 60 % 60,
+                    secs % 60
+                );
                 exact(quote(&lit), (if neg { -mag } else { mag }).to_string())
             })
             .boxed(),
-        prop_oneof![Just(0u16), 1901u16..=2155].prop_map(int_cell).boxed(),
-        "[a-z 😀]{0,10}".prop_map(|s| exact(quote(&s), s.trim_end_matches(' ').to_string())).boxed(),
+        prop_oneof![Just(0u16), 1901u16..=2155]
+            .prop_map(int_cell)
+            .boxed(),
+        "[a-z 😀]{0,10}"
+            .prop_map(|s| exact(quote(&s), s.trim_end_matches(' ').to_string()))
+            .boxed(),
         text.prop_map(|s| exact(quote(&s), s)).boxed(),
-        "[a-zé ÆøÅ€]{0,10}".prop_map(|s| exact(quote(&s), s)).boxed(),
+        "[a-zé ÆøÅ€]{0,10}"
+            .prop_map(|s| exact(quote(&s), s))
+            .boxed(),
         text.prop_map(|s| exact(quote(&s), s)).boxed(),
         proptest::collection::vec(any::<u8>(), 0..=4)
             .prop_map(|b| {
@@ -149,13 +197,23 @@ fn column_strategies() -> Vec<BoxedStrategy<Cell>> {
                 exact(format!("X'{}'", hex(&b)), hex(&padded))
             })
             .boxed(),
-        proptest::collection::vec(any::<u8>(), 0..=10).prop_map(|b| exact(format!("X'{}'", hex(&b)), hex(&b))).boxed(),
-        proptest::collection::vec(any::<u8>(), 0..=64).prop_map(|b| exact(format!("X'{}'", hex(&b)), hex(&b))).boxed(),
-        prop::sample::select(vec!["red", "green", "blue"]).prop_map(|l| exact(quote(l), l)).boxed(),
+        proptest::collection::vec(any::<u8>(), 0..=10)
+            .prop_map(|b| exact(format!("X'{}'", hex(&b)), hex(&b)))
+            .boxed(),
+        proptest::collection::vec(any::<u8>(), 0..=64)
+            .prop_map(|b| exact(format!("X'{}'", hex(&b)), hex(&b)))
+            .boxed(),
+        prop::sample::select(vec!["red", "green", "blue"])
+            .prop_map(|l| exact(quote(l), l))
+            .boxed(),
         (0u8..16)
             .prop_map(|bits| {
-                let labels: Vec<&str> =
-                    ["a", "b", "c", "d"].iter().enumerate().filter(|(i, _)| bits & (1 << i) != 0).map(|(_, l)| *l).collect();
+                let labels: Vec<&str> = ["a", "b", "c", "d"]
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| bits & (1 << i) != 0)
+                    .map(|(_, l)| *l)
+                    .collect();
                 let v = labels.join(",");
                 exact(quote(&v), v)
             })
@@ -168,8 +226,13 @@ fn column_strategies() -> Vec<BoxedStrategy<Cell>> {
             .boxed(),
         (-1000i32..1000, -1000i32..1000)
             .prop_map(|(x, y)| {
-                let wkb = [vec![1u8], 1u32.to_le_bytes().to_vec(), f64::from(x).to_le_bytes().to_vec(), f64::from(y).to_le_bytes().to_vec()]
-                    .concat();
+                let wkb = [
+                    vec![1u8],
+                    1u32.to_le_bytes().to_vec(),
+                    f64::from(x).to_le_bytes().to_vec(),
+                    f64::from(y).to_le_bytes().to_vec(),
+                ]
+                .concat();
                 exact(format!("ST_GeomFromText('POINT({x} {y})')"), hex(&wkb))
             })
             .boxed(),
@@ -185,7 +248,10 @@ fn row_strategy() -> impl Strategy<Value = Vec<Cell>> {
 }
 
 fn check(rows: &[Vec<Cell>]) -> Result<(), TestCaseError> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let db = fresh_db("prop").await;
         let cols = COLUMNS.join(", ");

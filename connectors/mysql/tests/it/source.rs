@@ -7,8 +7,8 @@ use cdcflow_engine::component::{BuildContext, Source, SourceFactory};
 use cdcflow_engine::config::{Diagnostics, load_str};
 use cdcflow_engine::{ChangeEvent, Op, SourceOffset};
 use cdcflow_mysql::source::{MySqlSource, MySqlSourceFactory, SnapshotOffset};
-use mysql_async::prelude::Queryable;
 use cdcflow_testkit::mariadb::MariaDb;
+use mysql_async::prelude::Queryable;
 
 use crate::common::{fresh_db, render, server};
 
@@ -167,7 +167,8 @@ async fn snapshot_mode_is_bounded_and_creates_tables_first() {
 async fn build_direct(yaml: &str, resume: Option<SourceOffset>) -> MySqlSource {
     let def = load_str(yaml, "test.yaml").expect("pipeline parses");
     let mut diags = Diagnostics::default();
-    let cfg = cdcflow_mysql::config::validate(&def.source, &def.pipeline, &mut diags).unwrap_or_else(|| panic!("valid: {diags}"));
+    let cfg = cdcflow_mysql::config::validate(&def.source, &def.pipeline, &mut diags)
+        .unwrap_or_else(|| panic!("valid: {diags}"));
     MySqlSource::start(cfg, 2, resume).await.expect("start")
 }
 
@@ -220,14 +221,21 @@ async fn initial_mode_equals_the_source_under_concurrent_writes() {
             .expect("write");
             i += 1;
         }
-        conn.query_drop(format!("INSERT INTO {writer_db}.t VALUES (999999, 'sentinel')")).await.expect("sentinel");
+        conn.query_drop(format!(
+            "INSERT INTO {writer_db}.t VALUES (999999, 'sentinel')"
+        ))
+        .await
+        .expect("sentinel");
         i
     });
     let mut src = build_direct(&yaml, None).await;
     let mut m = Materialized::default();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
     while !m.rows.contains_key(&999999) {
-        let ev = tokio::time::timeout_at(deadline, src.next_event()).await.expect("events keep coming").expect("event");
+        let ev = tokio::time::timeout_at(deadline, src.next_event())
+            .await
+            .expect("events keep coming")
+            .expect("event");
         let ev = ev.expect("initial mode is unbounded");
         if is_binlog_offset(&ev) {
             stop.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -242,9 +250,21 @@ async fn initial_mode_equals_the_source_under_concurrent_writes() {
         "writes ({writes} rounds) moved the binlog during the snapshot, so the catch-up window was exercised"
     );
     let want = source_rows(&db, "t").await;
-    let missing: Vec<_> = want.keys().filter(|k| !m.rows.contains_key(k)).take(10).collect();
-    let extra: Vec<_> = m.rows.keys().filter(|k| !want.contains_key(k)).take(10).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, extra {extra:?}");
+    let missing: Vec<_> = want
+        .keys()
+        .filter(|k| !m.rows.contains_key(k))
+        .take(10)
+        .collect();
+    let extra: Vec<_> = m
+        .rows
+        .keys()
+        .filter(|k| !want.contains_key(k))
+        .take(10)
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, extra {extra:?}"
+    );
     for (k, v) in &want {
         assert_eq!(&m.rows[k], v, "row {k}");
     }
@@ -258,9 +278,18 @@ async fn binlog_only_start_and_resume_from_a_binlog_offset() {
     s.exec(&format!("CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(30)); INSERT INTO {db}.t VALUES (1, 'old')"))
         .await
         .unwrap();
-    let yaml = pipeline_yaml(s.port(), "cdc_latest", &format!("{db}.t"), "  scan.startup.mode: latest-offset\n");
+    let yaml = pipeline_yaml(
+        s.port(),
+        "cdc_latest",
+        &format!("{db}.t"),
+        "  scan.startup.mode: latest-offset\n",
+    );
     let mut src = build(&yaml, None).await.expect("build");
-    s.exec(&format!("INSERT INTO {db}.t VALUES (2, 'two'); INSERT INTO {db}.t VALUES (3, 'three')")).await.unwrap();
+    s.exec(&format!(
+        "INSERT INTO {db}.t VALUES (2, 'two'); INSERT INTO {db}.t VALUES (3, 'three')"
+    ))
+    .await
+    .unwrap();
     let mut m = Materialized::default();
     let mut first_offset = None;
     while !m.rows.contains_key(&3) {
@@ -278,7 +307,9 @@ async fn binlog_only_start_and_resume_from_a_binlog_offset() {
 
     // Resume after the first transaction: only row 3 comes again.
     let mut src = build(&yaml, first_offset).await.expect("resume");
-    s.exec(&format!("INSERT INTO {db}.t VALUES (4, 'four')")).await.unwrap();
+    s.exec(&format!("INSERT INTO {db}.t VALUES (4, 'four')"))
+        .await
+        .unwrap();
     let mut m = Materialized::default();
     while !m.rows.contains_key(&4) {
         m.apply(src.next_event().await.expect("event").expect("unbounded"));
@@ -322,4 +353,145 @@ async fn restart_from_a_snapshot_offset_skips_finished_tables() {
         "a was done"
     );
     assert_eq!(rows, 50);
+}
+
+#[tokio::test]
+async fn restart_mid_table_resumes_at_the_finished_chunk_prefix() {
+    let s = server().await;
+    let db = fresh_db("src_resume_mid").await;
+    cdc_user(s, "cdc_resume_mid").await;
+    s.exec(&format!(
+        "CREATE TABLE {db}.a (id INT PRIMARY KEY, v VARCHAR(20));
+         INSERT INTO {db}.a SELECT seq, 'a' FROM {db}.seq_1_to_3000"
+    ))
+    .await
+    .unwrap();
+    let yaml = pipeline_yaml(
+        s.port(),
+        "cdc_resume_mid",
+        &format!("{db}.a"),
+        "  scan.startup.mode: snapshot\n  scan.incremental.snapshot.chunk.size: 200\n  scan.snapshot.fetch.size: 50\n",
+    );
+    // Run 1: stop at the first batch whose offset has a resume point past id 1000.
+    let mut src = build(&yaml, None).await.expect("build");
+    let mut before: std::collections::BTreeSet<i64> = Default::default();
+    let (offset, from) = loop {
+        let ev = src
+            .next_event()
+            .await
+            .expect("event")
+            .expect("not ended before the stop point");
+        if let ChangeEvent::Data(b) = &ev {
+            for r in 0..b.num_rows() {
+                before.insert(render(b.data.column(0).as_ref(), r).parse().unwrap());
+            }
+            let o = b.offset.clone().expect("snapshot batches carry offsets");
+            let snap = SnapshotOffset::from_source_offset(&o).expect("snapshot offset");
+            if let Some(p) = snap.in_progress.get(&format!("{db}.a"))
+                && let Some(from) = p.from.as_i128()
+                && from > 1000
+            {
+                assert_eq!(p.key_column, "id");
+                break (o, from as i64);
+            }
+        }
+    };
+    drop(src);
+    assert!(
+        (1..from).all(|k| before.contains(&k)),
+        "every key below the resume point was emitted before it"
+    );
+
+    // Run 2 from that offset: starts at the resume point, and both runs together cover the table.
+    let mut src = build(&yaml, Some(offset)).await.expect("resume");
+    let mut after: std::collections::BTreeSet<i64> = Default::default();
+    while let Some(ev) = src.next_event().await.expect("event") {
+        if let ChangeEvent::Data(b) = ev {
+            for r in 0..b.num_rows() {
+                after.insert(render(b.data.column(0).as_ref(), r).parse().unwrap());
+            }
+        }
+    }
+    assert_eq!(
+        after.first().copied(),
+        Some(from),
+        "run 2 starts at the resume point"
+    );
+    assert_eq!(
+        after.len() as i64,
+        3000 - from + 1,
+        "run 2 reads the rest once"
+    );
+    let all: std::collections::BTreeSet<i64> = before.union(&after).copied().collect();
+    assert_eq!(all, (1..=3000).collect(), "nothing lost across the restart");
+}
+
+/// Rows of `table` as the tests render them (id, v), for tables with those two columns.
+async fn table_state(db: &str, table: &str) -> BTreeMap<i64, Vec<String>> {
+    source_rows(db, table).await
+}
+
+#[tokio::test]
+async fn initial_mode_mixed_workload_with_a_large_transaction() {
+    let big: u32 = std::env::var("CDCFLOW_BIG_TXN_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(500_000);
+    let s = server().await;
+    let db = fresh_db("src_mixed").await;
+    cdc_user(s, "cdc_mixed").await;
+    s.exec(&format!(
+        "CREATE TABLE {db}.a (id INT PRIMARY KEY, v VARCHAR(30)); CREATE TABLE {db}.b (id BIGINT PRIMARY KEY, v VARCHAR(30));
+         INSERT INTO {db}.a SELECT seq, CONCAT('a', seq) FROM {db}.seq_1_to_5000;
+         INSERT INTO {db}.b SELECT seq, CONCAT('b', seq) FROM {db}.seq_1_to_5000"
+    ))
+    .await
+    .unwrap();
+    let yaml = pipeline_yaml(
+        s.port(),
+        "cdc_mixed",
+        &format!("{db}.a,{db}.b"),
+        "  scan.incremental.snapshot.chunk.size: 400\n",
+    );
+    let mut src = build(&yaml, None).await.expect("build");
+    let writer_db = db.clone();
+    let writer = tokio::spawn(async move {
+        let s = server().await;
+        let mut conn = s.conn().await.expect("connect");
+        for i in 0..30 {
+            // Multi-table transactions: both tables change atomically.
+            conn.query_drop(format!(
+                "START TRANSACTION;
+                 UPDATE {writer_db}.a SET v = 'ta{i}' WHERE id % 30 = {i};
+                 DELETE FROM {writer_db}.b WHERE id % 97 = {i};
+                 INSERT INTO {writer_db}.b VALUES ({}, 'tb{i}');
+                 COMMIT",
+                100_000 + i
+            ))
+            .await
+            .expect("txn");
+        }
+        // One large transaction.
+        conn.query_drop(format!(
+            "START TRANSACTION; INSERT INTO {writer_db}.a SELECT 1000000 + seq, 'big' FROM {writer_db}.seq_1_to_{big};
+             UPDATE {writer_db}.b SET v = 'after-big' WHERE id <= 100; COMMIT;
+             INSERT INTO {writer_db}.b VALUES (999999, 'sentinel')"
+        ))
+        .await
+        .expect("big txn");
+    });
+    let mut m = Materialized::default();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(600);
+    while m.per_table.get("b").is_none_or(|b| !b.contains_key(&999999)) {
+        let ev = tokio::time::timeout_at(deadline, src.next_event())
+            .await
+            .expect("events keep coming")
+            .expect("event")
+            .expect("unbounded");
+        m.apply(ev);
+    }
+    writer.await.unwrap();
+    for t in ["a", "b"] {
+        let want = table_state(&db, t).await;
+        let got = m.per_table.get(t).cloned().unwrap_or_default();
+        assert_eq!(got.len(), want.len(), "table {t}: row count");
+        assert!(got == want, "table {t} differs from the source");
+    }
 }
