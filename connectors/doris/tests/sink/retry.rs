@@ -113,8 +113,6 @@ async fn fe_5xx_and_connection_reset_are_retried() {
 }
 
 #[tokio::test]
-#[ignore = "emulator: a client that times out during Fault::Hang leaves the label RUNNING forever \
-            (the handler is dropped with the connection), where Doris would finish or abort it"]
 async fn timeout_then_label_running_resolves_to_exactly_once() {
     let emu = with_table(System::Doris).await;
     // The BE sits on the load (label RUNNING) longer than the client's 2 s timeout, then commits.
