@@ -433,7 +433,10 @@ async fn table_state(db: &str, table: &str) -> BTreeMap<i64, Vec<String>> {
 
 #[tokio::test]
 async fn initial_mode_mixed_workload_with_a_large_transaction() {
-    let big: u32 = std::env::var("CDCFLOW_BIG_TXN_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(500_000);
+    let big: u32 = std::env::var("CDCFLOW_BIG_TXN_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500_000);
     let s = server().await;
     let db = fresh_db("src_mixed").await;
     cdc_user(s, "cdc_mixed").await;
@@ -479,7 +482,11 @@ async fn initial_mode_mixed_workload_with_a_large_transaction() {
     });
     let mut m = Materialized::default();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(600);
-    while m.per_table.get("b").is_none_or(|b| !b.contains_key(&999999)) {
+    while m
+        .per_table
+        .get("b")
+        .is_none_or(|b| !b.contains_key(&999999))
+    {
         let ev = tokio::time::timeout_at(deadline, src.next_event())
             .await
             .expect("events keep coming")
