@@ -139,7 +139,7 @@ pub fn validate_doris(
     let jdbc_url = r
         .string("jdbc-url")
         .map(|v| jdbc_url(&mut r, "jdbc-url", &v));
-    let username = non_empty(&mut r, "username");
+    let username = r.required_non_empty("username");
     let password = r.string("password").map(|p| p.value).unwrap_or_default();
     let auto_redirect = r.bool("auto-redirect", false);
     let charset_encoding = r
@@ -249,7 +249,7 @@ pub fn validate_starrocks(
         .required("load-url")
         .map(|v| host_ports(&mut r, "load-url", &v, &[';', ',']))
         .unwrap_or_default();
-    let username = non_empty(&mut r, "username");
+    let username = r.required_non_empty("username");
     let password = r.required("password");
     let label_prefix = r.string("sink.label-prefix").map(|s| s.value);
     if let Some(p) = &label_prefix
@@ -391,16 +391,6 @@ pub fn validate_starrocks(
         exactly_once,
         ignored,
     })
-}
-
-/// A required option that must not be empty.
-fn non_empty(r: &mut OptionReader<'_>, key: &'static str) -> Option<Spanned<String>> {
-    let v = r.required(key)?;
-    if v.value.trim().is_empty() {
-        r.error_at(key, v.loc, format!("`{key}` must not be empty"), None);
-        return None;
-    }
-    Some(v)
 }
 
 /// A `host:port` list split at any of `seps` (`http://` / `https://` prefixes kept); each entry

@@ -156,9 +156,9 @@ pub fn validate(
 ) -> Option<MySqlSourceConfig> {
     let before = diags.len();
     let mut r = OptionReader::new(def, diags);
-    let hostname = non_empty(&mut r, "hostname");
+    let hostname = r.required_non_empty("hostname");
     let port = r.bounded::<u32>("port", 3306, Some(1), Some(65535), "a port number");
-    let username = non_empty(&mut r, "username");
+    let username = r.required_non_empty("username");
     let password = r.required("password");
     let tables = selectors_option(&mut r, "tables", true);
     let tables_exclude = selectors_option(&mut r, "tables.exclude", false);
@@ -322,16 +322,6 @@ pub fn validate(
         jdbc_properties,
         debezium_properties,
     })
-}
-
-/// A required option that must not be empty (`hostname:` with no value is a mistake).
-fn non_empty(r: &mut OptionReader<'_>, key: &'static str) -> Option<Spanned<String>> {
-    let v = r.required(key)?;
-    if v.value.trim().is_empty() {
-        r.error_at(key, v.loc, format!("`{key}` must not be empty"), None);
-        return None;
-    }
-    Some(v)
 }
 
 /// The raw text of an option, for messages.

@@ -131,6 +131,16 @@ impl<'a> OptionReader<'a> {
         v
     }
 
+    /// A required option that must not be blank either (`hostname:` with no value is a mistake).
+    pub fn required_non_empty(&mut self, key: &'static str) -> Option<Spanned<String>> {
+        let v = self.required(key)?;
+        if v.value.trim().is_empty() {
+            self.error_at(key, v.loc, format!("`{key}` must not be empty"), None);
+            return None;
+        }
+        Some(v)
+    }
+
     /// A value parsed with `FromStr`, or `default` when absent. `expected` describes the type.
     pub fn parse<T: FromStr>(&mut self, key: &'static str, default: T, expected: &str) -> T {
         match self.raw(key) {
