@@ -14,7 +14,9 @@
 //! 4. cdcflow CDC, live: the pipeline runs, then N inserts + N/5 updates are written; timed from
 //!    the first write until the emulator holds every change (bounded by the server's ingest);
 //! 5. cdcflow CDC, catch-up: the same binlog range replayed from a specific offset into a fresh
-//!    emulator; timed from process start until every change arrived (cdcflow's own rate).
+//!    emulator; timed from process start until every change arrived;
+//! 6. the bulk load and the catch-up again into cdcflow's `values` sink with printing off (a
+//!    discarding sink): cdcflow's own ceiling without the emulator, which tops out near 100 k rows/s.
 //!
 //! cdcflow runs as a child process (the real release binary, next to this example) under
 //! `/usr/bin/time`, so its peak RSS and CPU seconds are its own; the emulator and the raw clients
@@ -215,7 +217,7 @@ async fn main() -> anyhow::Result<()> {
         "5600-5601",
         "bulk",
         &db,
-        &emu,
+        Some(&emu),
         "snapshot",
         "",
         "  execution.runtime-mode: BATCH\n",
@@ -236,7 +238,7 @@ async fn main() -> anyhow::Result<()> {
     let updates = n / UPDATE_EVERY;
     let changes = n + updates;
     let emu = Emulator::start(EmulatorConfig::doris()).await?;
-    let yaml = pipeline_yaml("5610-5611", "live", &db, &emu, "initial", "", "");
+    let yaml = pipeline_yaml("5610-5611", "live", &db, Some(&emu), "initial", "", "");
     let (mut child, stats) = spawn_cdcflow(&cdcflow, work.path(), "live", &yaml)?;
     let ready = Instant::now();
     while emu_count(&emu, "live", "SELECT COUNT(*) FROM orders2").is_err()
@@ -296,7 +298,7 @@ async fn main() -> anyhow::Result<()> {
         "5620-5621",
         "live",
         &db,
-        &emu,
+        Some(&emu),
         "specific-offset",
         &offset,
         "",
@@ -316,6 +318,63 @@ async fn main() -> anyhow::Result<()> {
     .vs(&raw_binlog_cdc)
     .with_child(&st);
 
+    // -- discarding sink: cdcflow's own ceiling, without the emulator --------------------------
+    eprintln!("[bench] cdcflow bulk load into a discarding sink ...");
+    let yaml = pipeline_yaml(
+        "5630-5631",
+        "bulk",
+        &db,
+        None,
+        "snapshot",
+        "",
+        "  execution.runtime-mode: BATCH\n",
+    );
+    let (child, stats) = spawn_cdcflow(&cdcflow, work.path(), "bulk-null", &yaml)?;
+    let st = wait_child(child, &stats, work.path(), "bulk-null").await?;
+    let rows_in = log_rows_in(work.path(), "bulk-null");
+    if rows_in != Some(n) {
+        bail!("bulk load into the discarding sink read {rows_in:?} rows, expected {n}");
+    }
+    let bulk_null = Line::new(
+        "cdcflow bulk load → discarding sink (no Doris)",
+        n,
+        vbytes,
+        st.wall_s,
+    )
+    .vs(&raw_select_line)
+    .with_child(&st);
+
+    eprintln!("[bench] cdcflow CDC catch-up into a discarding sink ...");
+    let yaml = pipeline_yaml(
+        "5640-5641",
+        "live",
+        &db,
+        None,
+        "specific-offset",
+        &offset,
+        "",
+    );
+    let t = Instant::now();
+    let (mut child, stats) = spawn_cdcflow(&cdcflow, work.path(), "catchup-null", &yaml)?;
+    let busy = wait_idle(&mut child, t, work.path(), "catchup-null").await?;
+    let st = stop_child(child, &stats, work.path(), "catchup-null").await?;
+    // Updates carry a before and an after image: 2 rows each in cdcflow's count.
+    let expected_in = n + 2 * updates;
+    let rows_in = log_rows_in(work.path(), "catchup-null");
+    if rows_in != Some(expected_in) {
+        bail!(
+            "CDC catch-up into the discarding sink read {rows_in:?} rows, expected {expected_in}"
+        );
+    }
+    let catchup_null = Line::new(
+        "cdcflow CDC catch-up → discarding sink (no Doris)",
+        changes,
+        cbytes,
+        busy,
+    )
+    .vs(&raw_binlog_cdc)
+    .with_child(&st);
+
     lines.extend([
         raw_binlog_load,
         raw_binlog_cdc,
@@ -324,6 +383,8 @@ async fn main() -> anyhow::Result<()> {
         bulk,
         live,
         catchup,
+        bulk_null,
+        catchup_null,
     ]);
     let self_hwm = self_hwm_kib();
     println!("{}", render(&lines, n));
@@ -531,11 +592,25 @@ fn pipeline_yaml(
     server_ids: &str,
     db_name: &str,
     db: &MariaDb,
-    emu: &Emulator,
+    emu: Option<&Emulator>,
     mode: &str,
     source_extra: &str,
     pipeline_extra: &str,
 ) -> String {
+    let sink = match emu {
+        Some(emu) => format!(
+            "sink:
+  type: doris
+  fenodes: {fe}
+  username: root
+  password: \"\"
+  table.create.properties.replication_num: 1
+  sink.buffer-flush.interval: 1s
+",
+            fe = emu.fe_addr()
+        ),
+        None => "sink:\n  type: values\n  print.enabled: false\n".to_string(),
+    };
     format!(
         "source:
   type: mysql
@@ -547,21 +622,13 @@ fn pipeline_yaml(
   server-id: {server_ids}
   server-time-zone: UTC
   scan.startup.mode: {mode}
-{source_extra}sink:
-  type: doris
-  fenodes: {fe}
-  username: root
-  password: \"\"
-  table.create.properties.replication_num: 1
-  sink.buffer-flush.interval: 1s
-pipeline:
+{source_extra}{sink}pipeline:
   name: bench-{db_name}
   parallelism: 2
   local-time-zone: UTC
   cdcflow.checkpoint.interval: 1s
 {pipeline_extra}",
         port = db.port(),
-        fe = emu.fe_addr(),
     )
 }
 
@@ -687,6 +754,89 @@ fn read_stats(path: &Path) -> anyhow::Result<ChildStats> {
         sys_s: f[2],
         max_rss_kib: f[3] as u64,
     })
+}
+
+/// `rows_in` of the child's "Pipeline stopped." log line (every row the source produced).
+fn log_rows_in(work: &Path, phase: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(work.join(format!("{phase}.log"))).ok()?;
+    let plain = strip_ansi(&text);
+    let line = plain
+        .lines()
+        .rev()
+        .find(|l| l.contains("Pipeline stopped."))?;
+    let at = line.find("rows_in=")? + "rows_in=".len();
+    line[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Removes terminal colour sequences (`ESC [ … m`) from a log.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// CPU clock ticks (user + system) used so far by `pid`, from `/proc/<pid>/stat`.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// For an unbounded run into the discarding sink (which reports no progress): waits until the
+/// cdcflow process has been nearly idle for 1.5 s and returns the time from `start` to its last
+/// busy 50 ms slice (≥ 2 ticks), i.e. when it finished the backlog.
+async fn wait_idle(
+    child: &mut tokio::process::Child,
+    start: Instant,
+    work: &Path,
+    phase: &str,
+) -> anyhow::Result<f64> {
+    let root = child.id().context("child already reaped")?;
+    let mut pid = None;
+    let mut last_ticks = 0u64;
+    let mut last_busy: Option<Instant> = None;
+    loop {
+        if let Some(s) = child.try_wait()? {
+            bail!(
+                "cdcflow ({phase}) exited early with {s}; log:\n{}",
+                log_tail(work, phase)
+            );
+        }
+        if pid.is_none() {
+            pid = find_descendant(root, "cdcflow");
+        }
+        if let Some(ticks) = pid.and_then(cpu_ticks) {
+            if ticks >= last_ticks + 2 {
+                last_busy = Some(Instant::now());
+            }
+            last_ticks = ticks;
+        }
+        if let Some(b) = last_busy
+            && b.elapsed() >= Duration::from_millis(1500)
+        {
+            return Ok(b.duration_since(start).as_secs_f64());
+        }
+        if start.elapsed() > PHASE_TIMEOUT {
+            bail!("cdcflow ({phase}) did not go idle within {PHASE_TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// One integer from a `SELECT COUNT(*) …` in the emulator.
