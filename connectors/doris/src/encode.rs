@@ -30,7 +30,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int8Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayAccessor, ArrayRef, AsArray, BooleanArray, Int8Array, Int64Array, RecordBatch,
     UInt32Array,
 };
 use arrow::datatypes::{
@@ -605,10 +605,10 @@ fn make_cell<'b>(
         DataType::Decimal128(_, s) => Box::new(Dec128Cell(a.as_primitive::<Decimal128Type>(), *s)),
         DataType::Decimal256(_, s) => Box::new(Dec256Cell(a.as_primitive::<Decimal256Type>(), *s)),
         DataType::Utf8 => Box::new(StrCell(a.as_string::<i32>())),
-        DataType::LargeUtf8 => Box::new(LargeStrCell(a.as_string::<i64>())),
-        DataType::Utf8View => Box::new(ViewStrCell(a.as_string_view())),
+        DataType::LargeUtf8 => Box::new(StrCell(a.as_string::<i64>())),
+        DataType::Utf8View => Box::new(StrCell(a.as_string_view())),
         DataType::Binary => Box::new(BinCell(a.as_binary::<i32>())),
-        DataType::LargeBinary => Box::new(LargeBinCell(a.as_binary::<i64>())),
+        DataType::LargeBinary => Box::new(BinCell(a.as_binary::<i64>())),
         DataType::Date32 => Box::new(DateCell(a.as_primitive::<Date32Type>())),
         DataType::Timestamp(unit, tz) => {
             let local = tz.as_ref().map(|_| zone);
@@ -780,34 +780,9 @@ fn write_scaled(out: &mut Vec<u8>, digits: &[u8], scale: i8) {
     }
 }
 
-struct StrCell<'b>(&'b StringArray);
-impl Cell for StrCell<'_> {
-    fn is_null(&self, row: usize) -> bool {
-        self.0.is_null(row)
-    }
-    fn write(&mut self, row: usize, out: &mut Vec<u8>, mode: Mode) {
-        write_text(out, self.0.value(row).as_bytes(), mode);
-    }
-    fn is_text(&self) -> bool {
-        true
-    }
-}
-
-struct LargeStrCell<'b>(&'b arrow::array::LargeStringArray);
-impl Cell for LargeStrCell<'_> {
-    fn is_null(&self, row: usize) -> bool {
-        self.0.is_null(row)
-    }
-    fn write(&mut self, row: usize, out: &mut Vec<u8>, mode: Mode) {
-        write_text(out, self.0.value(row).as_bytes(), mode);
-    }
-    fn is_text(&self) -> bool {
-        true
-    }
-}
-
-struct ViewStrCell<'b>(&'b arrow::array::StringViewArray);
-impl Cell for ViewStrCell<'_> {
+/// Any Arrow string layout (`Utf8`, `LargeUtf8`, `Utf8View`): one cell type for all three.
+struct StrCell<A>(A);
+impl<'b, A: ArrayAccessor<Item = &'b str>> Cell for StrCell<A> {
     fn is_null(&self, row: usize) -> bool {
         self.0.is_null(row)
     }
@@ -826,18 +801,9 @@ fn write_text(out: &mut Vec<u8>, s: &[u8], mode: Mode) {
     }
 }
 
-struct BinCell<'b>(&'b arrow::array::BinaryArray);
-impl Cell for BinCell<'_> {
-    fn is_null(&self, row: usize) -> bool {
-        self.0.is_null(row)
-    }
-    fn write(&mut self, row: usize, out: &mut Vec<u8>, mode: Mode) {
-        write_base64(out, self.0.value(row), mode);
-    }
-}
-
-struct LargeBinCell<'b>(&'b arrow::array::LargeBinaryArray);
-impl Cell for LargeBinCell<'_> {
+/// Any Arrow binary layout (`Binary`, `LargeBinary`), written as base64 text.
+struct BinCell<A>(A);
+impl<'b, A: ArrayAccessor<Item = &'b [u8]>> Cell for BinCell<A> {
     fn is_null(&self, row: usize) -> bool {
         self.0.is_null(row)
     }
@@ -1119,7 +1085,7 @@ mod tests {
     use super::*;
     use arrow::array::{
         BinaryArray, Date32Array, Decimal128Array, Decimal256Array, DurationMicrosecondArray,
-        Float64Array, Int32Array, TimestampMicrosecondArray,
+        Float64Array, Int32Array, StringArray, TimestampMicrosecondArray,
     };
     use arrow::datatypes::i256;
     use cdcflow_engine::schema::{ColumnDef, TableId};
