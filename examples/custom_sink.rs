@@ -181,11 +181,7 @@ async fn main() -> Result<()> {
     let validated = PrintSinkFactory
         .validate(&def, &pipeline_options, &mut diags)
         .expect("no options, nothing to get wrong");
-    let ctx = BuildContext {
-        pipeline: pipeline_options.clone(),
-        resume_from: None,
-        sink_state: None,
-    };
+    let ctx = BuildContext::new(pipeline_options.clone());
     let sink = validated.build(&ctx).await?;
     let summary = pipeline::run(
         Box::new(MemorySource(demo_events().into_iter())),

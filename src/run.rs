@@ -80,6 +80,7 @@ pub async fn run(
         pipeline: v.def.pipeline.clone(),
         resume_from: last.as_ref().and_then(|c| c.offset.clone()),
         sink_state: last.as_ref().and_then(|c| c.sink_state.clone()),
+        sink_buffer_budget: 64 << 20,
     };
     let sink = v.sink.build(&ctx).await?;
     let source = v.source.build(&ctx).await?;

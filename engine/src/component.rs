@@ -26,6 +26,21 @@ pub struct BuildContext {
     pub resume_from: Option<SourceOffset>,
     /// Sink-specific state saved by the last checkpoint (e.g. pending 2PC transactions).
     pub sink_state: Option<serde_json::Value>,
+    /// Bytes a sink may hold in its own buffers across all tables: its share of the pipeline's
+    /// memory budget (`cdcflow.memory.budget`), so buffering cannot push the process over it.
+    pub sink_buffer_budget: usize,
+}
+
+impl BuildContext {
+    /// A context for a fresh run with default limits (tests and examples).
+    pub fn new(pipeline: PipelineOptions) -> Self {
+        BuildContext {
+            pipeline,
+            resume_from: None,
+            sink_state: None,
+            sink_buffer_budget: 64 << 20,
+        }
+    }
 }
 
 /// A source connector's factory: the YAML `type` it answers to and how to validate its options.
@@ -119,6 +134,16 @@ pub trait Sink: Send {
     /// Rows successfully loaded so far, per sink table (for the run summary and tests).
     fn loaded_rows(&self) -> Vec<(TableId, u64)> {
         Vec::new()
+    }
+    /// Called by the engine about once a second, also when no rows arrive, so time-based
+    /// flushes (e.g. `sink.buffer-flush.interval`) happen on a quiet stream. Default: nothing.
+    async fn tick(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Bytes currently held in the sink's own buffers (encoded bodies, pending loads), which the
+    /// engine counts against the memory budget. Default 0.
+    fn buffered_bytes(&self) -> usize {
+        0
     }
 }
 

@@ -39,11 +39,7 @@ async fn run(system: System, sink_yaml: String) {
             .all(|(_, v)| !v.contains("secret-pw")),
         "describe never shows the password"
     );
-    let ctx = BuildContext {
-        pipeline: def.pipeline.clone(),
-        resume_from: None,
-        sink_state: None,
-    };
+    let ctx = BuildContext::new(def.pipeline.clone());
     let mut sink = validated.build(&ctx).await.expect("sink builds");
     let t = orders("app");
     sink.create_table(&t).await.unwrap();

@@ -35,9 +35,8 @@ pub async fn build(
         .validate(&def.source, &def.pipeline, &mut diags)
         .unwrap_or_else(|| panic!("valid: {diags}"));
     v.build(&BuildContext {
-        pipeline: def.pipeline.clone(),
         resume_from: resume,
-        sink_state: None,
+        ..BuildContext::new(def.pipeline.clone())
     })
     .await
 }
