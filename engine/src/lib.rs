@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod pipeline;
 pub mod schema;
+pub mod metrics;
 pub mod schema_change;
 
 pub use change::{ChangeBatch, ChangeEvent, Op, SchemaChange, SourceOffset};

@@ -3,6 +3,9 @@
 
 mod cli;
 mod config;
+mod crash;
 mod end_to_end;
+mod observability;
+mod outage;
 mod support;
 mod transforms;
