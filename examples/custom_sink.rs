@@ -14,7 +14,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arrow::array::{ArrayRef, Int8Array, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::util::pretty::pretty_format_batches;
@@ -181,24 +180,18 @@ async fn main() -> Result<()> {
     let validated = PrintSinkFactory
         .validate(&def, &pipeline_options, &mut diags)
         .expect("no options, nothing to get wrong");
-    let ctx = BuildContext::new(pipeline_options.clone());
-    let sink = validated.build(&ctx).await?;
     let summary = pipeline::run(
         Box::new(MemorySource(demo_events().into_iter())),
         Box::new(PassThrough),
-        sink,
+        validated.as_ref(),
+        BuildContext::new(pipeline_options.clone()),
         RunOptions {
-            name: "custom-sink-demo".into(),
-            checkpoint_interval: Duration::from_secs(5),
-            store: None,
-            last_checkpoint_id: 0,
-            channel_capacity: 4,
             schema_policy: SchemaChangePolicy::new(
                 pipeline_options.schema_change_behavior,
                 None,
                 None,
             ),
-            progress_interval: Duration::from_secs(10),
+            ..RunOptions::new("custom-sink-demo")
         },
         CancellationToken::new(),
     )

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use cdcflow_engine::component::{SinkFactory, ValidatedSink, ValidatedSource};
 use cdcflow_engine::config::{self, ComponentDef, Diagnostic, Diagnostics, PipelineDef};
+use cdcflow_engine::settings::EngineSettings;
 
 use crate::registry;
 
@@ -20,6 +21,8 @@ pub struct ValidatedPipeline {
     pub sink: Box<dyn ValidatedSink>,
     /// Compiled transforms and routes.
     pub sql: cdcflow_sql::CompiledPipeline,
+    /// cdcflow's own `cdcflow.*` options.
+    pub engine: EngineSettings,
 }
 
 impl std::fmt::Debug for ValidatedPipeline {
@@ -63,6 +66,7 @@ pub fn validate_def(def: PipelineDef) -> Result<ValidatedPipeline, Diagnostics> 
         Some(f) => SinkFactory::validate(f, &def.sink, &def.pipeline, &mut diags),
         None => None,
     };
+    let engine = EngineSettings::from_pipeline(&def.pipeline, &def.file, &mut diags);
     let sql = match cdcflow_sql::compile(&def.transforms, &def.routes, &def.pipeline, &def.file) {
         Ok(s) => Some(s),
         Err(d) => {
@@ -76,6 +80,7 @@ pub fn validate_def(def: PipelineDef) -> Result<ValidatedPipeline, Diagnostics> 
             source,
             sink,
             sql,
+            engine,
         }),
         _ => {
             if diags.is_empty() {
@@ -136,6 +141,14 @@ impl ValidatedPipeline {
         if let Some(tz) = &p.local_time_zone {
             let _ = writeln!(s, "  local time zone: {tz}");
         }
+        let e = &self.engine;
+        let _ = writeln!(
+            s,
+            "  memory budget: {} MiB; checkpoint interval: {:?}; sink restart timeout: {:?}",
+            e.memory_budget >> 20,
+            e.checkpoint_interval,
+            e.sink_restart_timeout
+        );
         let _ = writeln!(s, "source: {}", self.def.source.kind.value);
         for (k, v) in self.source.describe() {
             let _ = writeln!(s, "  {k}: {v}");

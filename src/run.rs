@@ -1,21 +1,17 @@
 //! Building a validated pipeline's components and running them with the engine.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use cdcflow_engine::checkpoint::CheckpointStore;
 use cdcflow_engine::component::BuildContext;
-use cdcflow_engine::config::parse_duration;
 use cdcflow_engine::pipeline::{self, RunOptions, RunSummary};
 use cdcflow_engine::schema_change::SchemaChangePolicy;
+use cdcflow_engine::spill::SpillDir;
 use cdcflow_engine::{EngineError, Result};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::plan::ValidatedPipeline;
-
-/// Default time between checkpoints (`cdcflow.checkpoint.interval`).
-pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Command-line choices that shape a run.
 #[derive(Debug, Clone, Default)]
@@ -31,8 +27,8 @@ pub fn checkpoint_dir(v: &ValidatedPipeline, flags: &RunFlags) -> PathBuf {
     if let Some(d) = &flags.checkpoint_dir {
         return d.clone();
     }
-    if let Some(d) = v.def.pipeline.engine_options.get("cdcflow.checkpoint.dir") {
-        return PathBuf::from(&d.value);
+    if let Some(d) = &v.engine.checkpoint_dir {
+        return d.clone();
     }
     let slug: String = v
         .def
@@ -80,18 +76,10 @@ pub async fn run(
         pipeline: v.def.pipeline.clone(),
         resume_from: last.as_ref().and_then(|c| c.offset.clone()),
         sink_state: last.as_ref().and_then(|c| c.sink_state.clone()),
-        sink_buffer_budget: 64 << 20,
+        sink_buffer_budget: v.engine.sink_buffer_budget(),
     };
-    let sink = v.sink.build(&ctx).await?;
     let source = v.source.build(&ctx).await?;
     let transform = v.sql.transform();
-    let interval = v
-        .def
-        .pipeline
-        .engine_options
-        .get("cdcflow.checkpoint.interval")
-        .and_then(|o| parse_duration(&o.value))
-        .unwrap_or(DEFAULT_CHECKPOINT_INTERVAL);
     let include: Option<Vec<String>> = v
         .def
         .sink
@@ -104,18 +92,24 @@ pub async fn run(
         .exclude_schema_changes
         .as_ref()
         .map(|l| l.iter().map(|s| s.value.clone()).collect());
+    let spill_dir = v
+        .engine
+        .spill_dir
+        .clone()
+        .unwrap_or_else(|| store.dir().join("spill"));
     let opts = RunOptions {
-        name: v.def.pipeline.name.clone(),
-        checkpoint_interval: interval,
+        checkpoint_interval: v.engine.checkpoint_interval,
         store: Some(store),
-        last_checkpoint_id: last.as_ref().map(|c| c.id).unwrap_or(0),
-        channel_capacity: 16,
+        resume: last,
         schema_policy: SchemaChangePolicy::new(
             v.def.pipeline.schema_change_behavior,
             include.as_deref(),
             exclude.as_deref(),
         ),
-        progress_interval: Duration::from_secs(10),
+        queue_memory: v.engine.queue_memory(),
+        spill: Some(SpillDir::new(spill_dir)),
+        sink_restart_timeout: v.engine.sink_restart_timeout,
+        ..RunOptions::new(v.def.pipeline.name.clone())
     };
-    pipeline::run(source, transform, sink, opts, shutdown).await
+    pipeline::run(source, transform, v.sink.as_ref(), ctx, opts, shutdown).await
 }

@@ -29,6 +29,10 @@ pub struct Checkpoint {
     pub pipeline: String,
     /// Wall-clock time of the checkpoint (epoch ms), for humans.
     pub created_ms: i64,
+    /// Durable spilled items between what the sink acknowledged and `offset`, in order; replayed
+    /// to the sink before the source resumes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ledger: Vec<crate::spill::LedgerEntry>,
 }
 
 /// A checkpoint file in a directory of its own.
@@ -41,6 +45,11 @@ impl CheckpointStore {
     /// Uses `dir` (created if missing) for checkpoint files.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         CheckpointStore { dir: dir.into() }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The checkpoint file path.
@@ -126,6 +135,7 @@ mod tests {
             sink_state: None,
             pipeline: "p".into(),
             created_ms: 0,
+            ledger: Vec::new(),
         };
         store.save(&cp).unwrap();
         cp.id = 2;

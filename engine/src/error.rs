@@ -62,6 +62,14 @@ pub enum EngineError {
         /// Underlying I/O or encoding error.
         source: std::io::Error,
     },
+    /// Spill file I/O or encoding (Parquet).
+    #[error("spill file {path}: {message}")]
+    Spill {
+        /// The spill file or directory.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A schema change the pipeline's `schema.change.behavior` does not allow.
     #[error("{0}")]
     SchemaChangeRejected(String),
@@ -96,7 +104,7 @@ impl Classify for EngineError {
         match self {
             EngineError::Config(_) | EngineError::SchemaChangeRejected(_) => ErrorDomain::User,
             EngineError::Connector { domain, .. } => *domain,
-            EngineError::Checkpoint { .. } => ErrorDomain::External,
+            EngineError::Checkpoint { .. } | EngineError::Spill { .. } => ErrorDomain::External,
             EngineError::Internal(_) | EngineError::Arrow(_) => ErrorDomain::Internal,
         }
     }
