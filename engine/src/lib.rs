@@ -13,10 +13,13 @@ pub mod checkpoint;
 pub mod component;
 pub mod config;
 pub mod error;
-pub mod pipeline;
-pub mod schema;
 pub mod metrics;
+pub mod pipeline;
+pub mod queue;
+pub mod schema;
 pub mod schema_change;
+pub mod settings;
+pub mod spill;
 
 pub use change::{ChangeBatch, ChangeEvent, Op, SchemaChange, SourceOffset};
 pub use error::{Classify, EngineError, ErrorDomain, Result, RetryHint};
