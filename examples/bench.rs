@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo build --release --bin cdcflow
-//! cargo run --release --example bench -- [--rows N] [--json out.json]
+//! cargo run --release --example bench -- [--rows N] [--json out.json] [--svg out.svg]
+//! cargo run --release --example bench -- --stall-sink [--rows N] [--json out.json]
 //! ```
 //!
 //! 1. starts a throwaway MariaDB (2 GiB buffer pool, no row annotations) and loads N rows of the
@@ -21,6 +22,15 @@
 //! cdcflow runs as a child process (the real release binary, next to this example) under
 //! `/usr/bin/time`, so its peak RSS and CPU seconds are its own; the emulator and the raw clients
 //! run in this process. Set `CDCFLOW_BENCH_PERF=<dir>` to wrap each cdcflow run in `perf record`.
+//!
+//! With `--json FILE` (or `--svg FILE`) a bar chart of rows/s per path is written as SVG too
+//! (`FILE` with the extension `.svg` unless `--svg` names another file; log scale).
+//!
+//! `--stall-sink` runs only a backpressure scenario instead (N defaults to 10 M there): CDC into
+//! an emulator whose BE loads are stalled ([`Emulator::set_stalled`]) while N rows are written,
+//! with `cdcflow.memory.budget: 256mb`; cdcflow's RSS (`VmRSS`) is sampled every 100 ms and the
+//! spill files under `<checkpoint dir>/…/spill/` are summed; once cdcflow has read everything
+//! (idle), the sink is released and the drain rate (all N rows in the emulator) is measured.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -44,16 +54,31 @@ const UPDATE_EVERY: u64 = 5;
 /// Give up waiting for cdcflow after this long.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(1800);
 
+/// Rows of the default run.
+const DEFAULT_ROWS: u64 = 2_000_000;
+/// Rows of the default `--stall-sink` run.
+const DEFAULT_STALL_ROWS: u64 = 10_000_000;
+/// The memory budget passed in `--stall-sink` mode.
+const STALL_BUDGET: &str = "256mb";
+/// RSS and spill sampling interval in `--stall-sink` mode.
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
 /// Command-line options.
 #[derive(Debug, Parser)]
 #[command(about = "cdcflow end-to-end throughput benchmark")]
 struct Args {
-    /// Rows in the benchmark table.
-    #[arg(long, default_value_t = 2_000_000)]
-    rows: u64,
+    /// Rows in the benchmark table (default 2,000,000; 10,000,000 with --stall-sink).
+    #[arg(long)]
+    rows: Option<u64>,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write a bar chart of rows/s per path as SVG to this file (default: next to --json).
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Run only the stalled-sink backpressure scenario (peak RSS, spill bytes, drain rate).
+    #[arg(long)]
+    stall_sink: bool,
     /// Keep the work directory (pipeline YAMLs, cdcflow logs, checkpoints) and print its path.
     #[arg(long)]
     keep: bool,
@@ -136,7 +161,12 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
-    let n = args.rows.max(1);
+    let default_rows = if args.stall_sink {
+        DEFAULT_STALL_ROWS
+    } else {
+        DEFAULT_ROWS
+    };
+    let n = args.rows.unwrap_or(default_rows).max(1);
     let cdcflow = match &args.cdcflow {
         Some(p) => p.clone(),
         None => default_binary()?,
@@ -170,6 +200,9 @@ async fn main() -> anyhow::Result<()> {
         create_table("live")
     ))
     .await?;
+    if args.stall_sink {
+        return stall_sink(&args, &cdcflow, work.path(), &db, n).await;
+    }
 
     // -- load ----------------------------------------------------------------------------
     eprintln!("[bench] loading {n} rows into bulk.orders2 ...");
@@ -405,6 +438,312 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
     }
+    write_svg(&args, &lines, &format!("cdcflow bench, {n} rows"))?;
+    Ok(())
+}
+
+/// Writes the rows/s bar chart where `--svg` or `--json` says (nothing if neither is given).
+fn write_svg(args: &Args, lines: &[Line], title: &str) -> anyhow::Result<()> {
+    let path = match (&args.svg, &args.json) {
+        (Some(p), _) => p.clone(),
+        (None, Some(j)) => j.with_extension("svg"),
+        (None, None) => return Ok(()),
+    };
+    std::fs::write(&path, svg_chart(lines, title))
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// Escapes text for SVG.
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A horizontal bar chart of rows/s per path, log-scaled (the paths span 50 k to 10 M rows/s);
+/// cdcflow's own paths in blue, raw limits and references in grey. Plain SVG text.
+fn svg_chart(lines: &[Line], title: &str) -> String {
+    const LABEL_W: f64 = 430.0;
+    const BAR_W: f64 = 480.0;
+    const ROW_H: f64 = 26.0;
+    const TOP: f64 = 50.0;
+    let max = lines.iter().map(Line::rows_s).fold(1.0, f64::max);
+    let min = lines
+        .iter()
+        .map(Line::rows_s)
+        .filter(|v| *v > 0.0)
+        .fold(max, f64::min);
+    let lo = 10f64.powf(min.log10().floor());
+    let hi = 10f64.powf(max.log10().ceil()).max(lo * 10.0);
+    let x = |v: f64| LABEL_W + BAR_W * ((v.max(lo) / lo).log10() / (hi / lo).log10());
+    let height = TOP + ROW_H * lines.len() as f64 + 40.0;
+    let width = LABEL_W + BAR_W + 100.0;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(
+        s,
+        r#"<rect width="100%" height="100%" fill="white"/><text x="10" y="22" font-size="15" font-weight="bold">{} — rows/s (log scale)</text>"#,
+        xml(title)
+    );
+    let mut tick = lo;
+    while tick <= hi * 1.0001 {
+        let tx = x(tick);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{tx:.1}" y1="{y0}" x2="{tx:.1}" y2="{y1}" stroke="#ddd"/><text x="{tx:.1}" y="{yl}" text-anchor="middle" fill="#555">{}</text>"##,
+            human(tick),
+            y0 = TOP - 8.0,
+            y1 = TOP + ROW_H * lines.len() as f64,
+            yl = TOP + ROW_H * lines.len() as f64 + 16.0,
+        );
+        tick *= 10.0;
+    }
+    for (i, l) in lines.iter().enumerate() {
+        let y = TOP + ROW_H * i as f64;
+        let ours = l.path.starts_with("cdcflow");
+        let fill = if ours { "#2b6cb0" } else { "#a0aec0" };
+        let w = (x(l.rows_s()) - LABEL_W).max(1.0);
+        let _ = writeln!(
+            s,
+            r#"<text x="{lx}" y="{ty:.1}" text-anchor="end">{}</text><rect x="{LABEL_W}" y="{y:.1}" width="{w:.1}" height="{bh}" fill="{fill}"/><text x="{vx:.1}" y="{ty:.1}">{}</text>"#,
+            xml(&l.path),
+            human(l.rows_s()),
+            lx = LABEL_W - 8.0,
+            ty = y + ROW_H * 0.55,
+            bh = ROW_H - 8.0,
+            vx = LABEL_W + w + 5.0,
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// `1.23 M`, `456 k`, `789`.
+fn human(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2} M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.0} k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// One sample of the stalled run.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    at_s: f64,
+    rss_kib: u64,
+    spill_bytes: u64,
+}
+
+/// `VmRSS` of `pid` in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Bytes of the files under any directory named `spill` below `dir` (missing: 0).
+fn spill_bytes(dir: &Path) -> u64 {
+    fn walk(dir: &Path, inside: bool) -> u64 {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        let mut sum = 0;
+        for e in entries.flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                sum += walk(&e.path(), inside || e.file_name() == "spill");
+            } else if inside {
+                sum += e.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+        sum
+    }
+    walk(dir, false)
+}
+
+/// The backpressure scenario (`--stall-sink`): N inserts with the sink stalled, then drained.
+async fn stall_sink(
+    args: &Args,
+    cdcflow: &Path,
+    work: &Path,
+    db: &MariaDb,
+    n: u64,
+) -> anyhow::Result<()> {
+    let phase = "stall";
+    eprintln!("[bench] stalled sink: cdcflow CDC with the emulator's loads stalled, {n} rows ...");
+    let emu = Emulator::start(EmulatorConfig::doris()).await?;
+    emu.set_stalled(true);
+    let yaml = pipeline_yaml(
+        "5650-5651",
+        "live",
+        db,
+        Some(&emu),
+        "initial",
+        "",
+        &format!("  cdcflow.memory.budget: {STALL_BUDGET}\n"),
+    );
+    let (mut child, stats) = spawn_cdcflow(cdcflow, work, phase, &yaml)?;
+    let ckpt = work.join(format!("{phase}.ckpt"));
+    let ready = Instant::now();
+    while emu_count(&emu, "live", "SELECT COUNT(*) FROM orders2").is_err() {
+        if let Some(s) = child.try_wait()? {
+            bail!(
+                "cdcflow ({phase}) exited early with {s}; log:\n{}",
+                log_tail(work, phase)
+            );
+        }
+        if ready.elapsed() > Duration::from_secs(60) {
+            bail!("cdcflow ({phase}) did not create the table within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let root = child.id().context("child already reaped")?;
+    let pid = find_descendant(root, "cdcflow").context("finding the cdcflow process")?;
+
+    // Stalled: write N rows while sampling RSS and spill bytes; stop when cdcflow went idle.
+    let t = Instant::now();
+    let writer = {
+        let opts = db.opts();
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let mut conn = mysql_async::Conn::new(opts).await?;
+            for lo in (1..=n).step_by(LOAD_CHUNK as usize) {
+                let hi = (lo + LOAD_CHUNK - 1).min(n);
+                conn.query_drop(insert_generated("live", lo, hi)).await?;
+            }
+            anyhow::Ok(t.elapsed().as_secs_f64())
+        })
+    };
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut write_secs = None;
+    let mut last_ticks = 0u64;
+    let mut last_busy = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait()? {
+            bail!(
+                "cdcflow ({phase}) exited while the sink was stalled with {s}; log:\n{}",
+                log_tail(work, phase)
+            );
+        }
+        samples.push(Sample {
+            at_s: t.elapsed().as_secs_f64(),
+            rss_kib: rss_kib(pid).unwrap_or(0),
+            spill_bytes: spill_bytes(&ckpt),
+        });
+        if let Some(ticks) = cpu_ticks(pid) {
+            // ≥ 2 ticks (20 ms of CPU) in a 100 ms sample: still reading.
+            if ticks >= last_ticks + 2 {
+                last_busy = Instant::now();
+            }
+            last_ticks = ticks;
+        }
+        if write_secs.is_none() && writer.is_finished() {
+            write_secs = Some(t.elapsed().as_secs_f64());
+        }
+        if write_secs.is_some() && last_busy.elapsed() >= Duration::from_secs(3) {
+            break;
+        }
+        if t.elapsed() > PHASE_TIMEOUT {
+            bail!("cdcflow ({phase}) did not go idle within {PHASE_TIMEOUT:?}");
+        }
+        tokio::time::sleep(SAMPLE_EVERY).await;
+    }
+    let write_secs = writer.await??;
+    let stalled_secs = last_busy.duration_since(t).as_secs_f64();
+    let peak_rss = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0);
+    let peak_spill = samples.iter().map(|s| s.spill_bytes).max().unwrap_or(0);
+    let spill_at_release = spill_bytes(&ckpt);
+    let loaded_while_stalled = emu_count(&emu, "live", "SELECT COUNT(*) FROM orders2").unwrap_or(0);
+
+    // Released: time until every row is in the emulator.
+    eprintln!("[bench] releasing the sink ...");
+    emu.set_stalled(false);
+    let t_drain = Instant::now();
+    let t_drain_at = t.elapsed().as_secs_f64();
+    let sampler = {
+        let ckpt = ckpt.clone();
+        tokio::spawn(async move {
+            let mut out = Vec::new();
+            let t0 = Instant::now();
+            while rss_kib(pid).is_some() {
+                out.push(Sample {
+                    at_s: t_drain_at + t0.elapsed().as_secs_f64(),
+                    rss_kib: rss_kib(pid).unwrap_or(0),
+                    spill_bytes: spill_bytes(&ckpt),
+                });
+                tokio::time::sleep(SAMPLE_EVERY).await;
+            }
+            out
+        })
+    };
+    wait_changes(&emu, "live", n, 0, &mut child, work, phase).await?;
+    let drain_secs = t_drain.elapsed().as_secs_f64();
+    let spill_after = spill_bytes(&ckpt);
+    let st = stop_child(child, &stats, work, phase).await?;
+    samples.extend(sampler.await.unwrap_or_default());
+    drop(emu);
+
+    let stalled = Line {
+        rss_kib: Some(peak_rss),
+        cpu_s: None,
+        ..Line::new(
+            "cdcflow CDC, sink stalled (rows read while nothing loads)",
+            n,
+            0,
+            stalled_secs,
+        )
+    };
+    let drain = Line::new(
+        "cdcflow drain after the sink is released (→ Doris emulator)",
+        n.saturating_sub(loaded_while_stalled),
+        0,
+        drain_secs,
+    )
+    .with_child(&st);
+    let lines = vec![stalled, drain];
+    println!("{}", render(&lines, n));
+    println!(
+        "memory budget {STALL_BUDGET}: peak RSS while stalled {:.0} MiB (whole run {:.0} MiB); \
+         spill on disk: peak {:.1} MiB, {:.1} MiB at release, {:.1} MiB after the drain; \
+         writes took {write_secs:.1} s; {loaded_while_stalled} rows were loaded before the stall held.",
+        peak_rss as f64 / 1024.0,
+        st.max_rss_kib as f64 / 1024.0,
+        peak_spill as f64 / 1048576.0,
+        spill_at_release as f64 / 1048576.0,
+        spill_after as f64 / 1048576.0,
+    );
+    if let Some(path) = &args.json {
+        let doc = json!({
+            "rows": n,
+            "mode": "stall-sink",
+            "memory_budget": STALL_BUDGET,
+            "machine": {"cpus": std::thread::available_parallelism().map(|p| p.get()).unwrap_or(0)},
+            "results": lines.iter().map(Line::to_json).collect::<Vec<_>>(),
+            "peak_rss_stalled_mib": peak_rss as f64 / 1024.0,
+            "peak_rss_run_mib": st.max_rss_kib as f64 / 1024.0,
+            "spill_bytes_peak": peak_spill,
+            "spill_bytes_at_release": spill_at_release,
+            "spill_bytes_after_drain": spill_after,
+            "write_seconds": write_secs,
+            "rows_loaded_before_stall_held": loaded_while_stalled,
+            "samples": samples.iter().map(|s| json!({"t": s.at_s, "rss_kib": s.rss_kib, "spill_bytes": s.spill_bytes})).collect::<Vec<_>>(),
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    write_svg(args, &lines, &format!("cdcflow stalled sink, {n} rows"))?;
     Ok(())
 }
 

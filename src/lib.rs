@@ -4,6 +4,7 @@
 //! pipeline YAML into a [`plan::ValidatedPipeline`] (offline), and [`run::run`] builds its
 //! components and drives them with the engine until the source ends or shutdown is requested.
 
+pub mod observe;
 pub mod plan;
 pub mod registry;
 pub mod run;

@@ -1,12 +1,15 @@
 //! The `cdcflow` command: parse arguments, set up logging, validate or run a pipeline.
 //! The only place `anyhow` is used; exit codes: 0 ok, 2 bad configuration, 1 runtime failure.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use cdcflow::observe::{self, LogWriter, MetricsServer, ProgressDisplay};
 use cdcflow::plan;
 use cdcflow::run::{self, RunFlags};
 use cdcflow_engine::error::ErrorChain;
+use cdcflow_engine::metrics::Metrics;
 use cdcflow_engine::{Classify, EngineError, ErrorDomain};
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
@@ -46,6 +49,15 @@ enum Command {
         /// Directory for checkpoints (default `.cdcflow/<pipeline name>`).
         #[arg(long)]
         checkpoint_dir: Option<PathBuf>,
+        /// Serve Prometheus metrics at http://ADDR/metrics (and /healthz), e.g. `127.0.0.1:9464`.
+        /// Off by default; overrides the pipeline option `cdcflow.metrics.address`. Loopback
+        /// addresses only, unless --metrics-allow-remote: the endpoint has no authentication.
+        #[arg(long, value_name = "ADDR", env = "CDCFLOW_METRICS_ADDR")]
+        metrics_addr: Option<String>,
+        /// Allow a non-loopback metrics address (protect it with a firewall or an
+        /// authenticating proxy: anyone who reaches it can read the metrics).
+        #[arg(long, env = "CDCFLOW_METRICS_ALLOW_REMOTE")]
+        metrics_allow_remote: bool,
     },
     /// Check a pipeline file offline (no network): every option, regex and expression; prints the
     /// resolved plan. Exit code 2 with every problem listed as file:line:column when invalid.
@@ -55,12 +67,13 @@ enum Command {
     },
 }
 
-fn init_tracing(format: LogFormat) {
+/// Logs go to stderr; through `writer`, which hides the status line while a line is written.
+fn init_tracing(format: LogFormat, writer: LogWriter) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("CDCFLOW_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Human => b.init(),
         LogFormat::Json => b.json().init(),
@@ -69,7 +82,19 @@ fn init_tracing(format: LogFormat) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    // The live status line is for a person at a terminal running a pipeline, nothing else.
+    let progress = match cli.command {
+        Command::Run { .. } => {
+            ProgressDisplay::for_terminal(matches!(cli.log_format, LogFormat::Human))
+        }
+        Command::Validate { .. } => None,
+    };
+    init_tracing(
+        cli.log_format,
+        progress
+            .as_ref()
+            .map_or_else(LogWriter::stderr, ProgressDisplay::make_writer),
+    );
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
         Command::Validate { pipeline } => match plan::validate_file(&pipeline) {
@@ -87,6 +112,8 @@ fn main() -> ExitCode {
             pipeline,
             from_scratch,
             checkpoint_dir,
+            metrics_addr,
+            metrics_allow_remote,
         } => {
             let v = match plan::validate_file(&pipeline) {
                 Ok(v) => v,
@@ -96,11 +123,21 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            let metrics_addr =
+                match observe::metrics_address(metrics_addr.as_deref(), &v.def, metrics_allow_remote)
+                {
+                    Ok(a) => a,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
             let flags = RunFlags {
                 from_scratch,
                 checkpoint_dir,
             };
-            match run_blocking(&v, &flags) {
+            let result = run_blocking(&v, &flags, metrics_addr, progress.as_ref());
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     error!(error = %ErrorChain(&e), "Pipeline failed.");
@@ -115,12 +152,30 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_blocking(v: &plan::ValidatedPipeline, flags: &RunFlags) -> Result<(), EngineError> {
+fn run_blocking(
+    v: &plan::ValidatedPipeline,
+    flags: &RunFlags,
+    metrics_addr: Option<SocketAddr>,
+    progress: Option<&ProgressDisplay>,
+) -> Result<(), EngineError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| EngineError::Internal(format!("cannot start the async runtime: {e}")))?;
     rt.block_on(async {
+        // Bound before the source starts, so the whole run (snapshot included) can be scraped;
+        // stops when this block ends.
+        let _metrics_server = match metrics_addr {
+            Some(addr) => Some(MetricsServer::bind(addr, Metrics::global()).await.map_err(
+                |e| EngineError::Connector {
+                    component: "metrics endpoint",
+                    source: Box::new(e),
+                    domain: ErrorDomain::External,
+                },
+            )?),
+            None => None,
+        };
+        let ticker = progress.map(|p| p.start(Metrics::global()));
         let shutdown = CancellationToken::new();
         let signals = shutdown.clone();
         tokio::spawn(async move {
@@ -128,7 +183,12 @@ fn run_blocking(v: &plan::ValidatedPipeline, flags: &RunFlags) -> Result<(), Eng
             warn!("Shutdown requested: flushing and checkpointing.");
             signals.cancel();
         });
-        let summary = run::run(v, flags, shutdown).await?;
+        let result = run::run(v, flags, shutdown).await;
+        if let (Some(t), Some(p)) = (ticker, progress) {
+            t.abort();
+            p.finish();
+        }
+        let summary = result?;
         info!(
             rows = summary.rows_out,
             checkpoints = summary.checkpoints,

@@ -367,7 +367,7 @@ impl ChangeQueue {
             match item {
                 Item::Mark(o) => {
                     plan.offset = Some(o.clone());
-                    plan.ledger.extend(ledger.drain(..));
+                    plan.ledger.append(&mut ledger);
                 }
                 Item::Spilled {
                     file, rows, schema, ..

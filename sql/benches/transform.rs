@@ -1,5 +1,10 @@
-//! Throughput of a typical transform (projection + filter) over 1M change rows, next to a plain
+//! Throughput of a typical transform (projection + filter) over change rows, next to a plain
 //! DataFusion `SELECT ... WHERE` over the same batches (SessionContext + MemTable).
+//!
+//! Groups: `transform_1m_rows` (a 4-column table, 1M rows), `transform_orders10` (the 10-column
+//! `orders2` table, 1M rows) and `transform_wide50` (the 50-column table of
+//! `engine/benches/tables/mod.rs`, 200k rows: non-ASCII text, decimals, JSON, ~10 % NULLs), each
+//! reporting rows/s and Arrow input bytes/s.
 //!
 //! Run: `cargo bench -p cdcflow-sql --bench transform` (in the shared dev checkout add
 //! `--profile dev`, which keeps one build profile but measures unoptimized code; compare the
@@ -21,6 +26,9 @@ use cdcflow_engine::{
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
+
+#[path = "../../engine/benches/tables/mod.rs"]
+mod tables;
 
 const ROWS: usize = 1_000_000;
 const BATCH: usize = 8192;
@@ -105,15 +113,57 @@ fn batches(schema: &TableSchemaRef) -> Vec<RecordBatch> {
 fn bench(c: &mut Criterion) {
     let schema = schema();
     let data = batches(&schema);
-    let mut group = c.benchmark_group("transform_1m_rows");
-    group.throughput(Throughput::Elements(ROWS as u64));
+    bench_rules(c, "transform_1m_rows", &schema, &data, PROJECTION, FILTER);
+
+    let orders = tables::orders10_schema();
+    let data = tables::batches(&orders, ROWS, BATCH);
+    bench_rules(
+        c,
+        "transform_orders10",
+        &orders,
+        &data,
+        "id, UPPER(email) AS email_u, price * 1.1 AS price_tax, status, created_at",
+        "qty > 10 AND status <> 'cancelled'",
+    );
+    drop(data);
+
+    let wide = tables::wide50_schema();
+    let data = tables::batches(&wide, 200_000, BATCH);
+    bench_rules(
+        c,
+        "transform_wide50",
+        &wide,
+        &data,
+        "id, customer_id, UPPER(city) AS city_u, CONCAT(first_name, ' ', last_name) AS full_name, \
+         price * qty AS total, score * 2 AS score2, created_at, attrs, status, lat, lon, email",
+        "price > 100 AND status <> 'cancelled' AND qty > 5",
+    );
+}
+
+/// One group: the cdcflow transform and a DataFusion `SELECT … WHERE` on the same batches.
+fn bench_rules(
+    c: &mut Criterion,
+    group: &str,
+    schema: &TableSchemaRef,
+    data: &[RecordBatch],
+    projection: &str,
+    filter: &str,
+) {
+    let rows: usize = data.iter().map(RecordBatch::num_rows).sum();
+    let bytes: u64 = data.iter().map(|b| b.get_array_memory_size() as u64).sum();
+    let mut group = c.benchmark_group(group);
+    group.throughput(Throughput::ElementsAndBytes {
+        elements: rows as u64,
+        bytes,
+    });
     group.sample_size(10);
 
+    let id = &schema.id;
     let def = TransformDef {
         loc: Location::default(),
-        source_table: Spanned::new("app.orders".into(), Location::default()),
-        projection: Some(text(PROJECTION)),
-        filter: Some(text(FILTER)),
+        source_table: Spanned::new(format!("{}.{}", id.schema, id.table), Location::default()),
+        projection: Some(text(projection)),
+        filter: Some(text(filter)),
         primary_keys: None,
         partition_keys: None,
         table_options: None,
@@ -126,14 +176,14 @@ fn bench(c: &mut Criterion) {
     group.bench_function("cdcflow_projection_filter", |b| {
         let mut t = compiled.transform();
         let mut out = Vec::with_capacity(4);
-        t.apply(ChangeEvent::CreateTable(Arc::clone(&schema)), &mut out)
+        t.apply(ChangeEvent::CreateTable(Arc::clone(schema)), &mut out)
             .expect("create");
         b.iter(|| {
             let mut rows = 0;
             for (seq, rb) in data.iter().enumerate() {
                 out.clear();
                 let batch = ChangeBatch {
-                    table: Arc::clone(&schema),
+                    table: Arc::clone(schema),
                     data: rb.clone(),
                     seq: seq as u64,
                     offset: None,
@@ -155,10 +205,9 @@ fn bench(c: &mut Criterion) {
         .expect("runtime");
     let ctx = SessionContext::new();
     let table =
-        MemTable::try_new(Arc::clone(&schema.arrow), vec![data.clone()]).expect("mem table");
-    ctx.register_table("orders", Arc::new(table))
-        .expect("register");
-    let sql = format!("SELECT {PROJECTION} FROM orders WHERE {FILTER}");
+        MemTable::try_new(Arc::clone(&schema.arrow), vec![data.to_vec()]).expect("mem table");
+    ctx.register_table("t", Arc::new(table)).expect("register");
+    let sql = format!("SELECT {projection} FROM t WHERE {filter}");
     group.bench_function("datafusion_select_where", |b| {
         b.iter(|| {
             let rows: usize = rt.block_on(async {

@@ -6,6 +6,7 @@
 //!                   ─▶ mariadbd --no-defaults --log-bin --binlog-format=ROW
 //!                      --binlog-row-metadata=FULL --binlog-row-image=FULL ... (spawner thread)
 //!                   ─▶ poll until a TCP connection succeeds
+//!  restart()        ─▶ SIGTERM + wait (clean shutdown) ─▶ mariadbd again, same port and datadir
 //!  Drop             ─▶ SIGKILL + wait, remove the directory
 //! ```
 //!
@@ -101,6 +102,8 @@ pub struct MariaDb {
     dir: PathBuf,
     port: u16,
     child: Mutex<Option<Child>>,
+    /// The options it was started with (a restart uses them again).
+    options: MariaDbOptions,
 }
 
 impl MariaDb {
@@ -234,6 +237,7 @@ impl MariaDb {
             dir,
             port: 0,
             child: Mutex::new(None),
+            options: opts.clone(),
         };
         if let Err(first) = db.install_db() {
             // A concurrent bootstrap elsewhere on the machine can disturb the first attempt.
@@ -296,9 +300,86 @@ impl MariaDb {
             path: self.dir.clone(),
             source,
         })?;
+        let child = self.spawn_on(port, opts)?;
+        *self.child.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(child);
+        self.port = port;
+        self.wait_ready()
+    }
+
+    /// Stops the server cleanly (SIGTERM, then waits for it to exit; SIGKILL after 60 s) and
+    /// starts it again on the same port and datadir, returning once it accepts connections.
+    /// Clients see their connections closed, as on a real server restart.
+    ///
+    /// # Errors
+    /// When the server does not stop or does not come back (with the tail of its log).
+    pub async fn restart(&self) -> Result<(), MariaDbError> {
+        self.stop().await?;
+        self.start_again().await
+    }
+
+    /// Stops the server with SIGTERM and waits until it has exited (SIGKILL after 60 s). The
+    /// directory is kept for [`MariaDb::start_again`].
+    ///
+    /// # Errors
+    /// When the signal cannot be sent.
+    pub async fn stop(&self) -> Result<(), MariaDbError> {
+        let pid = {
+            let guard = self.child.lock().unwrap_or_else(|e| e.into_inner());
+            guard.as_ref().map(Child::id)
+        };
+        let Some(pid) = pid else { return Ok(()) };
+        sigterm(pid).map_err(|e| MariaDbError::Command {
+            program: "kill -TERM mariadbd".into(),
+            message: e.to_string(),
+        })?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        while self.try_wait().is_none() {
+            if Instant::now() > deadline {
+                tracing::warn!(port = self.port, "mariadbd ignored SIGTERM; killing it.");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.kill();
+        tracing::info!(port = self.port, "Throwaway MariaDB stopped.");
+        Ok(())
+    }
+
+    /// Starts a stopped server again on the same port and datadir and waits until it accepts
+    /// connections.
+    ///
+    /// # Errors
+    /// When it cannot be spawned or does not become ready (with the tail of its log).
+    pub async fn start_again(&self) -> Result<(), MariaDbError> {
+        let child = self.spawn_on(self.port, &self.options)?;
+        *self.child.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = self.try_wait() {
+                return Err(MariaDbError::NotReady {
+                    port: self.port,
+                    log: format!("exited with {status}: {}", self.error_log_tail()),
+                });
+            }
+            if let Ok(c) = mysql_async::Conn::new(self.opts()).await {
+                let _ = c.disconnect().await;
+                tracing::info!(port = self.port, "Throwaway MariaDB is ready again.");
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(MariaDbError::NotReady {
+                    port: self.port,
+                    log: self.error_log_tail(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Spawns `mariadbd` on `port` (tied to this process, see the module docs).
+    fn spawn_on(&self, port: u16, opts: &MariaDbOptions) -> Result<Child, MariaDbError> {
         let d = &self.dir;
         let err_log = d.join("err.log");
-        let _ = std::fs::remove_file(&err_log);
         let mut cmd = Command::new("mariadbd");
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", d.join("data").display()))
@@ -330,13 +411,10 @@ impl MariaDb {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let child = spawn_tied_to_process(cmd).map_err(|e| MariaDbError::Command {
+        spawn_tied_to_process(cmd).map_err(|e| MariaDbError::Command {
             program: "mariadbd".into(),
             message: e.to_string(),
-        })?;
-        *self.child.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(child);
-        self.port = port;
-        self.wait_ready()
+        })
     }
 
     fn wait_ready(&self) -> Result<(), MariaDbError> {
@@ -515,6 +593,17 @@ fn spawn_tied_to_process(cmd: Command) -> io::Result<Child> {
         .map_err(|_| io::Error::other("spawner thread is gone"))?
 }
 
+/// Sends SIGTERM (a clean shutdown request) to `pid`.
+#[expect(unsafe_code, reason = "kill(2) through libc")]
+fn sigterm(pid: u32) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(pid).map_err(io::Error::other)?;
+    // SAFETY: kill has no memory-safety preconditions; `pid` is our own child.
+    if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[expect(
     unsafe_code,
     reason = "pre_exec runs prctl(PR_SET_PDEATHSIG) in the forked child"
@@ -589,6 +678,24 @@ mod tests {
                 .expect("start MariaDB");
         let fmt: Vec<String> = db.query("SELECT @@binlog_format").await.expect("query");
         assert_eq!(fmt, vec!["STATEMENT".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn restart_keeps_port_and_data_and_closes_connections() {
+        let db = MariaDb::start().await.expect("start MariaDB");
+        db.exec("CREATE DATABASE r; CREATE TABLE r.t (id INT PRIMARY KEY); INSERT INTO r.t VALUES (1)")
+            .await
+            .expect("setup");
+        let mut held = db.conn().await.expect("connect");
+        let port = db.port();
+        db.restart().await.expect("restart");
+        assert_eq!(db.port(), port, "a restart keeps the port");
+        assert!(
+            held.query_drop("SELECT 1").await.is_err(),
+            "connections from before the restart are closed"
+        );
+        let ids: Vec<i32> = db.query("SELECT id FROM r.t").await.expect("query");
+        assert_eq!(ids, vec![1], "a restart keeps the datadir");
     }
 
     #[tokio::test]

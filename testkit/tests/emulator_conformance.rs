@@ -2088,3 +2088,206 @@ mod ddl {
         let _ = Mode::StarRocks;
     }
 }
+
+/// The outage and stall switches ([`Emulator::set_down`], [`Emulator::set_stalled`]): not part of
+/// the spec, but what sink fault tests and the stalled-sink benchmark rely on.
+mod switches {
+    use super::*;
+
+    const ROW1: &str = "1\ta\t1\t\\N\n";
+    const ROW2: &str = "2\tb\t2\t\\N\n";
+
+    async fn be_load(h: &H, label: &str, body: &str, extra: &[(&str, &str)]) -> (u16, Json) {
+        let mut hs = vec![("label", label)];
+        hs.extend_from_slice(extra);
+        h.put_json(
+            &format!("{}/api/{DB}/t/_stream_load", h.be()),
+            &hs,
+            body.as_bytes().to_vec(),
+        )
+        .await
+    }
+
+    async fn query_conn(emu: &Emulator) -> Result<mysql_async::Conn, mysql_async::Error> {
+        let addr = emu.query_addr();
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname(addr.ip().to_string())
+            .tcp_port(addr.port())
+            .user(Some("root"))
+            .pass(Some(""));
+        mysql_async::Conn::new(opts).await
+    }
+
+    #[tokio::test]
+    async fn down_closes_every_connection_and_keeps_the_data() {
+        use mysql_async::prelude::Queryable;
+        let h = H::doris().await;
+        let (_, ok) = be_load(&h, "before", ROW1, &[]).await;
+        assert_eq!(s(&ok, "Status"), "Success", "{ok}");
+        let mut open = query_conn(&h.emu).await.expect("query port up");
+
+        h.emu.set_down(true);
+        // FE (new and kept-alive connections), BE and the query port all close unanswered.
+        let fe = h
+            .http
+            .put(format!("{}/api/{DB}/t/_stream_load", h.emu.fe_url()))
+            .basic_auth(h.user, Some(h.pass))
+            .header("label", "during")
+            .send()
+            .await;
+        assert!(fe.is_err(), "FE answered while down: {fe:?}");
+        let be = h
+            .http
+            .put(format!("{}/api/{DB}/t/_stream_load", h.be()))
+            .basic_auth(h.user, Some(h.pass))
+            .header("label", "during")
+            .body(ROW2)
+            .send()
+            .await;
+        assert!(be.is_err(), "BE answered while down: {be:?}");
+        let state = h
+            .http
+            .get(format!(
+                "{}/api/{DB}/get_load_state?label=before",
+                h.emu.fe_url()
+            ))
+            .send()
+            .await;
+        assert!(state.is_err(), "get_load_state answered while down");
+        assert!(
+            query_conn(&h.emu).await.is_err(),
+            "a new query connection is refused while down"
+        );
+        assert!(
+            open.query_drop("SELECT 1").await.is_err(),
+            "an open query session is dropped while down"
+        );
+        assert_eq!(
+            h.emu.label_state(DB, "during"),
+            None,
+            "nothing was handled while down"
+        );
+        assert_eq!(h.ids(), vec![1], "the data survives the outage");
+
+        h.emu.set_down(false);
+        let (_, ok) = be_load(&h, "after", ROW2, &[]).await;
+        assert_eq!(s(&ok, "Status"), "Success", "{ok}");
+        let json = h.load("t", &[("label", "after_fe")], "3\tc\t3\t\\N\n").await;
+        assert_eq!(s(&json, "Status"), "Success", "FE redirect works again: {json}");
+        assert_eq!(s(&h.load_state("before").await, "data"), "VISIBLE");
+        let mut conn = query_conn(&h.emu).await.expect("query port up again");
+        conn.query_drop("SELECT 1").await.expect("query works again");
+        assert_eq!(h.ids(), vec![1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn a_request_in_flight_when_going_down_finishes() {
+        let h = H::doris().await;
+        h.emu.inject(
+            FaultPoint::BeStreamLoad,
+            Fault::Hang(Duration::from_millis(800)),
+            1,
+        );
+        let load = be_load(&h, "inflight", ROW1, &[]);
+        tokio::pin!(load);
+        // Wait until the BE holds the label (body received), then take the cluster down.
+        let mut went_down = false;
+        for _ in 0..100 {
+            tokio::select! {
+                _ = &mut load => panic!("the load should still hang"),
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+            if h.emu.label_state(DB, "inflight").is_some() {
+                h.emu.set_down(true);
+                went_down = true;
+                break;
+            }
+        }
+        assert!(went_down, "the load reached the BE");
+        let (status, json) = load.await;
+        assert_eq!(status, 200);
+        assert_eq!(s(&json, "Status"), "Success", "{json}");
+        h.emu.set_down(false);
+        assert_eq!(h.ids(), vec![1]);
+    }
+
+    #[tokio::test]
+    async fn stalled_loads_and_2pc_wait_until_released() {
+        let h = H::doris().await;
+        h.emu.set_stalled(true);
+        let load = be_load(&h, "stalled", ROW1, &[("two_phase_commit", "true")]);
+        tokio::pin!(load);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(700), &mut load)
+                .await
+                .is_err(),
+            "a stalled load does not answer"
+        );
+        assert_eq!(
+            h.emu.label_state(DB, "stalled"),
+            None,
+            "nothing is started while stalled"
+        );
+        // Lookups are not stalled.
+        assert_eq!(
+            s(&h.load_state("stalled").await, "data"),
+            "UNKNOWN",
+            "get_load_state answers while stalled"
+        );
+        h.emu.set_stalled(false);
+        let (_, json) = load.await;
+        assert_eq!(s(&json, "Status"), "Success", "{json}");
+        assert_eq!(h.emu.label_state(DB, "stalled"), Some(TxnState::Precommitted));
+
+        h.emu.set_stalled(true);
+        let url = format!("{}/api/{DB}/_stream_load_2pc", h.be());
+        let commit = h.put_json(
+            &url,
+            &[("label", "stalled"), ("txn_operation", "commit")],
+            Vec::new(),
+        );
+        tokio::pin!(commit);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(500), &mut commit)
+                .await
+                .is_err(),
+            "a stalled 2PC commit does not answer"
+        );
+        assert!(h.ids().is_empty(), "not committed while stalled");
+        h.emu.set_stalled(false);
+        let (_, json) = commit.await;
+        assert_eq!(s(&json, "status"), "Success", "{json}");
+        assert_eq!(h.ids(), vec![1]);
+    }
+
+    #[tokio::test]
+    async fn stalled_starrocks_transactions_wait_until_released() {
+        let h = H::starrocks().await;
+        h.emu.set_stalled(true);
+        let begin = async {
+            let r = h
+                .http
+                .post(format!("{}/api/transaction/begin", h.be()))
+                .basic_auth(h.user, Some(h.pass))
+                .header("label", "srtx")
+                .header("db", DB)
+                .header("table", "t")
+                .send()
+                .await
+                .expect("BE answers");
+            serde_json::from_str::<Json>(&r.text().await.expect("body")).expect("JSON")
+        };
+        tokio::pin!(begin);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(500), &mut begin)
+                .await
+                .is_err(),
+            "a stalled transaction call does not answer"
+        );
+        assert_eq!(h.emu.label_state(DB, "srtx"), None);
+        h.emu.set_stalled(false);
+        let json = begin.await;
+        assert_eq!(s(&json, "Status"), "OK", "{json}");
+        assert!(h.emu.label_state(DB, "srtx").is_some());
+    }
+}

@@ -15,6 +15,8 @@
 //!   the body on cdcflow's side; other codecs are refused at build.
 //! - `group_commit` (Doris) is dropped: it cannot be combined with labels, which cdcflow's
 //!   idempotent retries depend on.
+//! - Memory: `BuildContext::sink_buffer_budget` bounds the sink's buffers plus the bodies of its
+//!   loads in flight, and caps `sink.buffer-flush.max-bytes` at half of it (see `crate::sink`).
 //! - Exactly-once: Doris when `sink.enable.batch-mode: false` and `sink.enable-2pc` (default true
 //!   then); StarRocks has no such option in Flink CDC (always at-least-once there), so it stays
 //!   at-least-once here until a `sink.semantic` option exists.
@@ -334,7 +336,8 @@ impl ValidatedSink for ValidatedDoris {
     }
 
     async fn build(&self, ctx: &BuildContext) -> cdcflow_engine::Result<Box<dyn Sink>> {
-        let (s, cc) = self.settings()?;
+        let (mut s, cc) = self.settings()?;
+        s.buffer_budget = ctx.sink_buffer_budget;
         let client = StreamLoadClient::new(cc)?;
         Ok(Box::new(
             StreamLoadSink::build(s, client, ctx.sink_state.as_ref()).await?,
@@ -357,7 +360,8 @@ impl ValidatedSink for ValidatedStarRocks {
     }
 
     async fn build(&self, ctx: &BuildContext) -> cdcflow_engine::Result<Box<dyn Sink>> {
-        let (s, cc) = self.settings()?;
+        let (mut s, cc) = self.settings()?;
+        s.buffer_budget = ctx.sink_buffer_budget;
         let client = StreamLoadClient::new(cc)?;
         Ok(Box::new(
             StreamLoadSink::build(s, client, ctx.sink_state.as_ref()).await?,

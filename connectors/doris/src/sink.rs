@@ -7,6 +7,9 @@
 //!             ─ (semaphore: at most `max_inflight` loads across tables)
 //!             ─ spawn: compress ─▶ Stream Load (ALO)  |  Doris 2PC precommit  |  StarRocks begin/load/prepare
 //!  flush      ─ start_load every table, await all
+//!  tick       ─ (engine, ~1/s) settle finished loads; start_load tables whose rows are ≥ interval old
+//!  budget     ─ before/after encoding: while buffers + bodies in flight > sink buffer budget,
+//!               start the biggest buffers' loads, then wait for loads in flight
 //!  precommit(ckpt) ─ flush ─▶ state {token, checkpoint, pending txns, tables}  (persisted by the engine)
 //!  commit(ckpt)    ─ commit every pending txn (Doris `_stream_load_2pc`, StarRocks `/api/transaction/commit`)
 //! ```
@@ -24,6 +27,13 @@
 //!   late retry of an older load can then never overwrite a newer value or resurrect a deleted
 //!   row. Tables created by someone else are written without a sequence unless they declare one.
 //!
+//! Memory: [`StreamLoadSink::buffered_bytes`] counts encoded buffers plus the bodies of loads in
+//! flight (not yet settled). With a budget (`BuildContext::sink_buffer_budget`), that sum is
+//! brought back under the budget before every `write` returns: the biggest buffers are loaded
+//! first (each table's loads still run in order), then the sink waits for loads in flight. A
+//! table's buffer is capped at half the budget, so one load can run while the next buffer
+//! fills, and batches bigger than that cap are written in slices.
+//!
 //! Labels are `<prefix>_<table>_<token>-<checkpoint>_<n>` (see [`crate::label`]); the token is
 //! fresh per run for at-least-once loads and persisted with the checkpoint for exactly-once ones,
 //! so recovery can find the leftovers of a crashed run by label.
@@ -36,6 +46,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use cdcflow_engine::change::{ChangeBatch, SchemaChange};
 use cdcflow_engine::component::Sink;
+use cdcflow_engine::error::{Classify, ErrorDomain};
+use cdcflow_engine::metrics::Metrics;
 use cdcflow_engine::schema::{TableId, TableSchema, TableSchemaRef};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
@@ -95,6 +107,9 @@ pub struct SinkSettings {
     pub load_timeout_s: u64,
     /// How to run DDL.
     pub ddl_transport: DdlTransport,
+    /// Bytes all buffers plus the bodies of loads in flight may hold (`0`: no limit); see the
+    /// module docs. Also caps `max_bytes` at half of it.
+    pub buffer_budget: usize,
 }
 
 impl SinkSettings {
@@ -122,6 +137,7 @@ impl SinkSettings {
             },
             load_timeout_s: 600,
             ddl_transport: DdlTransport::DorisHttp,
+            buffer_budget: 0,
         }
     }
 }
@@ -197,9 +213,13 @@ struct TableState {
     buf_schema: Option<(TableSchemaRef, Vec<String>)>,
     labels: LabelMaker,
     next_n: u64,
+    /// The load in flight: its task and the size of its (uncompressed) body.
     inflight: Option<(JoinHandle<Result<Loaded>>, usize)>,
     seq_clock: (i64, i64),
     loaded: u64,
+    /// Encoded bytes and rows so far, for the size estimate of the next batch.
+    enc_bytes: u64,
+    enc_rows: u64,
 }
 
 /// The Doris / StarRocks runtime sink.
@@ -232,6 +252,11 @@ impl StreamLoadSink {
         client: StreamLoadClient,
         state: Option<&serde_json::Value>,
     ) -> Result<Self> {
+        let mut settings = settings;
+        if settings.buffer_budget > 0 {
+            // Half the budget per buffer: a full buffer's load can run while the next one fills.
+            settings.max_bytes = settings.max_bytes.min((settings.buffer_budget / 2).max(1));
+        }
         let sem = Arc::new(Semaphore::new(settings.max_inflight.max(1)));
         let restored: Option<SinkState> = match state {
             Some(v) if !v.is_null() => Some(serde_json::from_value(v.clone()).map_err(|e| {
@@ -394,6 +419,8 @@ impl StreamLoadSink {
             inflight: None,
             seq_clock: (i64::MIN, 0),
             loaded: 0,
+            enc_bytes: 0,
+            enc_rows: 0,
         })
     }
 
@@ -451,8 +478,11 @@ impl StreamLoadSink {
                 message: e.to_string(),
             })?;
         let (db, table) = (t.db.clone(), t.table.clone());
-        debug!(db = %db, table = %table, label = %label, rows, bytes = body.len(), "Starting load.");
+        let body_len = body.len();
+        debug!(db = %db, table = %table, label = %label, rows, bytes = body_len, "Starting load.");
         let handle = tokio::spawn(async move {
+            let started = Instant::now();
+            let metric_table = TableId::new(db.clone(), table.clone());
             let _permit = permit;
             let body = if settings.compression == Compression::None {
                 Bytes::from(body)
@@ -471,13 +501,134 @@ impl StreamLoadSink {
                     })?;
                 Bytes::from(out)
             };
-            run_load(
+            let sent = body.len() as u64;
+            let res = run_load(
                 &settings, &client, db, table, label, headers, body, rows, checkpoint,
             )
-            .await
+            .await;
+            let loaded = res.as_ref().map_or(rows as u64, |l| l.rows);
+            Metrics::global().load(&metric_table, started.elapsed(), loaded, sent, res.is_ok());
+            res
         });
-        t.inflight = Some((handle, rows));
+        t.inflight = Some((handle, body_len));
         Ok(())
+    }
+
+    /// Records the results of loads that have already finished, without waiting for others.
+    async fn reap(&mut self) -> Result<()> {
+        let done: Vec<TableId> = self
+            .tables
+            .iter()
+            .filter(|(_, t)| t.inflight.as_ref().is_some_and(|(h, _)| h.is_finished()))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in &done {
+            self.settle(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts the loads of tables whose oldest buffered row has waited `interval`, unless the
+    /// table's previous load is still running (the next tick or write retries it).
+    async fn flush_aged(&mut self) -> Result<()> {
+        let due: Vec<TableId> = self
+            .tables
+            .iter()
+            .filter(|(_, t)| t.inflight.is_none() && self.needs_flush(t))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in &due {
+            self.start_load(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Brings buffers plus bodies in flight plus `incoming` (bytes about to be encoded) under the
+    /// buffer budget: settles finished loads, starts the biggest buffers' loads while what is in
+    /// flight cannot cover the excess, then waits for the biggest loads in flight.
+    async fn make_room(&mut self, incoming: usize) -> Result<()> {
+        let budget = self.settings.buffer_budget;
+        if budget == 0 {
+            return Ok(());
+        }
+        self.reap().await?;
+        loop {
+            let buffered: usize = self.tables.values().map(|t| t.buf.len()).sum();
+            let inflight: usize = self
+                .tables
+                .values()
+                .filter_map(|t| t.inflight.as_ref().map(|(_, n)| *n))
+                .sum();
+            let total = buffered + inflight + incoming;
+            if total <= budget {
+                return Ok(());
+            }
+            let excess = total - budget;
+            let biggest_buf = self
+                .tables
+                .iter()
+                .filter(|(_, t)| t.rows > 0)
+                .max_by_key(|(_, t)| t.buf.len())
+                .map(|(k, _)| k.clone());
+            let biggest_load = self
+                .tables
+                .iter()
+                .filter_map(|(k, t)| t.inflight.as_ref().map(|(_, n)| (k, *n)))
+                .max_by_key(|(_, n)| *n)
+                .map(|(k, _)| k.clone());
+            match (biggest_buf, biggest_load) {
+                (Some(id), _) if inflight < excess => {
+                    debug!(table = %id, buffered, inflight, budget, "Sink buffer budget reached; loading the biggest buffer.");
+                    self.start_load(&id).await?;
+                }
+                (_, Some(id)) => {
+                    debug!(table = %id, buffered, inflight, budget, "Sink buffer budget reached; waiting for a load in flight.");
+                    self.settle(&id).await?;
+                }
+                (Some(id), None) => self.start_load(&id).await?,
+                // Nothing left to free: the incoming batch alone exceeds the budget.
+                (None, None) => return Ok(()),
+            }
+        }
+    }
+
+    /// Estimated encoded size per row of `id`'s next rows: its average so far, else `fallback`.
+    fn row_estimate(&self, id: &TableId, fallback: usize) -> usize {
+        match self.tables.get(id) {
+            Some(t) if t.enc_rows > 0 => (t.enc_bytes / t.enc_rows) as usize + 1,
+            _ => fallback.max(1),
+        }
+    }
+
+    /// Buffers one batch (a slice of what the engine wrote) of about `row_est` bytes per row.
+    async fn write_one(&mut self, batch: ChangeBatch, row_est: usize) -> Result<()> {
+        let id = batch.table.id.clone();
+        // A buffer holds rows of one schema version only: flush when the version changes.
+        let stale = self
+            .tables
+            .get(&id)
+            .and_then(|t| t.buf_schema.as_ref())
+            .is_some_and(|(s, _)| !Arc::ptr_eq(s, &batch.table) && !same_columns(s, &batch.table));
+        if stale {
+            self.start_load(&id).await?;
+        }
+        self.make_room(batch.num_rows().saturating_mul(row_est))
+            .await?;
+        if !self.encode_into(&batch)? {
+            self.start_load(&id).await?;
+            self.state_for(&id).format = Format::Json;
+            self.encode_into(&batch)?;
+        }
+        let due: Vec<TableId> = self
+            .tables
+            .iter()
+            .filter(|(_, t)| self.needs_flush(t))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in due {
+            self.start_load(&id).await?;
+        }
+        self.make_room(0).await
     }
 
     async fn commit_txn(&self, p: &PendingTxn) -> Result<()> {
@@ -514,14 +665,23 @@ impl StreamLoadSink {
     }
 
     /// Learns the key model and sequence support of an existing table from `SHOW CREATE TABLE`.
-    async fn inspect_table(&mut self, db: &str, table: &str) -> Option<(bool, bool)> {
+    /// `Ok(None)` when the server cannot tell (no such table, statement refused); an unreachable
+    /// server is an error, so an outage never makes the sink guess the key model.
+    async fn inspect_table(&mut self, db: &str, table: &str) -> Result<Option<(bool, bool)>> {
         let stmt = format!("SHOW CREATE TABLE {}", ddl::qualified(db, table));
-        let v = self.run_ddl(db, &stmt).await.ok()?;
+        let v = match self.run_ddl(db, &stmt).await {
+            Ok(v) => v,
+            Err(e) if e.domain() == ErrorDomain::External => return Err(e),
+            Err(e) => {
+                debug!(db, table, error = %e, "Cannot inspect the sink table.");
+                return Ok(None);
+            }
+        };
         let text = v.to_string().to_ascii_uppercase();
         let keyed = text.contains("UNIQUE KEY") || text.contains("PRIMARY KEY");
         let seq = text.contains("FUNCTION_COLUMN.SEQUENCE_TYPE")
             || text.contains("FUNCTION_COLUMN.SEQUENCE_COL");
-        Some((keyed, seq))
+        Ok(Some((keyed, seq)))
     }
 
     fn sink_table_of(&self, id: &TableId) -> (String, String) {
@@ -604,6 +764,8 @@ impl StreamLoadSink {
             Err(EncodeError::Sink(e)) => return Err(*e),
         }
         t.rows += sel.len();
+        t.enc_rows += sel.len() as u64;
+        t.enc_bytes += (t.buf.len() - start) as u64;
         if t.first_at.is_none() {
             t.first_at = Some(Instant::now());
         }
@@ -617,6 +779,14 @@ impl StreamLoadSink {
                 || t.buf.len() >= self.settings.max_bytes
                 || t.first_at
                     .is_some_and(|f| f.elapsed() >= self.settings.interval))
+    }
+
+    /// Encoded bytes buffered plus the bodies of loads not yet settled, across tables.
+    pub fn buffered_bytes(&self) -> usize {
+        self.tables
+            .values()
+            .map(|t| t.buf.len() + t.inflight.as_ref().map_or(0, |(_, n)| *n))
+            .sum()
     }
 
     /// Rows loaded so far per table (committed or precommitted).
@@ -789,6 +959,7 @@ async fn sr_transaction(
     let mut last = None;
     for attempt in 0..=max {
         if attempt > 0 {
+            Metrics::global().retry("sink");
             tokio::time::sleep(client.config().retry_backoff * attempt).await;
         }
         let pending = PendingTxn {
@@ -883,7 +1054,7 @@ impl Sink for StreamLoadSink {
         };
         self.run_ddl(&db_ctx, &create_db).await?;
         self.run_ddl(&db, &stmt).await?;
-        let (keyed, seq) = match self.inspect_table(&db, &table).await {
+        let (keyed, seq) = match self.inspect_table(&db, &table).await? {
             Some(found) => found,
             None => (
                 !schema.primary_key.is_empty(),
@@ -990,37 +1161,48 @@ impl Sink for StreamLoadSink {
             // Rows for a table this run has not created (e.g. resumed without a CreateTable):
             // learn its key model and sequence column from the server.
             let (db, table) = self.sink_table_of(&id);
-            let found = self.inspect_table(&db, &table).await;
+            let found = self.inspect_table(&db, &table).await?;
             let t = self.state_for(&id);
             if let Some((keyed, seq)) = found {
                 t.keyed = keyed;
                 t.sequence = seq;
             }
         }
-        // A buffer holds rows of one schema version only: flush when the version changes.
-        let stale = self
-            .tables
-            .get(&id)
-            .and_then(|t| t.buf_schema.as_ref())
-            .is_some_and(|(s, _)| !Arc::ptr_eq(s, &batch.table) && !same_columns(s, &batch.table));
-        if stale {
-            self.start_load(&id).await?;
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Ok(());
         }
-        if !self.encode_into(&batch)? {
-            self.start_load(&id).await?;
-            self.state_for(&id).format = Format::Json;
-            self.encode_into(&batch)?;
+        // Arrow's in-memory size stands in for the encoded size until the table has history.
+        let row_est = self.row_estimate(&id, batch.data.get_array_memory_size() / rows);
+        let cap = self.settings.max_bytes.max(1);
+        if self.settings.buffer_budget == 0 || rows.saturating_mul(row_est) <= cap {
+            return Ok(self.write_one(batch, row_est).await?);
         }
-        let due: Vec<TableId> = self
-            .tables
-            .iter()
-            .filter(|(_, t)| self.needs_flush(t))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for id in due {
-            self.start_load(&id).await?;
+        // Bigger than one buffer may hold: write it in slices of about half a buffer.
+        let step = (cap / 2 / row_est).max(1);
+        let mut off = 0;
+        while off < rows {
+            let len = step.min(rows - off);
+            let part = ChangeBatch {
+                table: batch.table.clone(),
+                data: batch.data.slice(off, len),
+                seq: batch.seq,
+                offset: batch.offset.clone(),
+            };
+            self.write_one(part, row_est).await?;
+            off += len;
         }
         Ok(())
+    }
+
+    async fn tick(&mut self) -> cdcflow_engine::Result<()> {
+        self.reap().await?;
+        self.flush_aged().await?;
+        Ok(())
+    }
+
+    fn buffered_bytes(&self) -> usize {
+        StreamLoadSink::buffered_bytes(self)
     }
 
     async fn flush(&mut self) -> cdcflow_engine::Result<()> {

@@ -1,15 +1,18 @@
-//! Binlog decode throughput on a realistic 10-column table (`orders2` of binlog.md §3).
+//! Binlog decode throughput on a realistic 10-column table (`orders2` of binlog.md §3) and on a
+//! wide 50-column table (`wide50`, see `wide/mod.rs`: every integer width, decimals, short and
+//! long text with non-ASCII, DATETIME(6), DATE, DOUBLE, JSON, ~10 % NULLs).
 //!
-//! Setup (outside the measurements): a throwaway MariaDB (testkit) gets `ROWS` rows of
-//! `orders2`, and the binlog events are captured once through mysql_async's replication stream.
+//! Setup (outside the measurements), per table: a throwaway MariaDB (testkit) gets the rows, and
+//! the binlog events are captured once through mysql_async's replication stream.
 //!
-//! Groups (all report rows/s and bytes/s of row-event data):
-//! - `decode/cdcflow`: our column-wise decoder into Arrow builders (batches of 16k rows).
-//! - `decode/mysql_common`: `RowsEvent::rows()` → `BinlogRow` on the same events.
-//! - `wire/events_only`: mysql_async streaming the same binlog range, events framed, not decoded.
-//! - `wire/cdcflow_reader`: our `BinlogReader` end to end (stream + decode + batches).
+//! Groups, `<t>` = `orders10` or `wide50` (all report rows/s and bytes/s of row-event data):
+//! - `decode_<t>/cdcflow`: our column-wise decoder into Arrow builders (batches of 16k rows).
+//! - `decode_<t>/mysql_common`: `RowsEvent::rows()` → `BinlogRow` on the same events.
+//! - `wire_<t>/events_only`: mysql_async streaming the same binlog range, events framed, not decoded.
+//! - `wire_<t>/cdcflow_reader`: our `BinlogReader` end to end (stream + decode + batches).
 //!
-//! Run: `cargo bench -p cdcflow-mysql --bench decode` (env `ORDERS_ROWS` overrides the size).
+//! Run: `cargo bench -p cdcflow-mysql --bench decode` (env `ORDERS_ROWS`, default 200 000, and
+//! `WIDE_ROWS`, default 50 000, override the sizes).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -27,7 +30,9 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStreamRequest, Conn};
 use mysql_common::binlog::events::{Event, EventData, TableMapEvent};
 
-/// Captured input shared by all groups.
+mod wide;
+
+/// Captured input shared by all groups of one table.
 struct Input {
     db: &'static MariaDb,
     table: MySqlTable,
@@ -38,52 +43,89 @@ struct Input {
     bytes: u64,
 }
 
-fn rows_wanted() -> u64 {
-    std::env::var("ORDERS_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000)
+/// One benchmark table: its name, DDL and the statements that fill it.
+struct Spec {
+    label: &'static str,
+    table: &'static str,
+    create: String,
+    fills: Vec<String>,
+    rows: u64,
 }
 
-async fn setup() -> Input {
-    let db = MariaDb::shared().await.expect("mariadb");
-    let n = rows_wanted();
-    db.exec(
-        "CREATE DATABASE IF NOT EXISTS bench; DROP TABLE IF EXISTS bench.orders2; \
-         CREATE TABLE bench.orders2 (id BIGINT UNSIGNED PRIMARY KEY, customer_id INT, \
+fn env_rows(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `orders2` of binlog.md §3, 20,000 rows per transaction like the reference load.
+fn orders10() -> Spec {
+    let n = env_rows("ORDERS_ROWS", 200_000);
+    let fills = (0..n)
+        .step_by(20_000)
+        .map(|done| {
+            format!(
+                "INSERT INTO bench.orders2 WITH RECURSIVE s(i) AS (SELECT {a} UNION ALL SELECT i + 1 FROM s WHERE i < {b}) \
+                 SELECT i, i * 7919 % 100000, CONCAT('user', i % 5000, '@example.com'), \
+                   CONCAT('SKU-', LPAD(i % 99991, 12, '0')), i % 50 + 1, (i % 100000) / 100 + 0.99, \
+                   ELT(i % 6 + 1, 'new','paid','packed','shipped','delivered','cancelled'), \
+                   TIMESTAMP('2024-01-01') + INTERVAL i SECOND + INTERVAL (i % 1000000) MICROSECOND, \
+                   CONCAT('note ', REPEAT('lorem ipsum ', i % 6 + 1), i), i / 3.0 \
+                 FROM s",
+                a = done + 1,
+                b = (done + 20_000).min(n)
+            )
+        })
+        .collect();
+    Spec {
+        label: "orders10",
+        table: "orders2",
+        create: "CREATE TABLE bench.orders2 (id BIGINT UNSIGNED PRIMARY KEY, customer_id INT, \
            email VARCHAR(64), sku CHAR(16), qty SMALLINT, price DECIMAL(12,2), \
            status ENUM('new','paid','packed','shipped','delivered','cancelled'), \
-           created_at DATETIME(6), note VARCHAR(255), score DOUBLE) DEFAULT CHARSET=utf8mb4",
-    )
+           created_at DATETIME(6), note VARCHAR(255), score DOUBLE) DEFAULT CHARSET=utf8mb4"
+            .into(),
+        fills,
+        rows: n,
+    }
+}
+
+/// The 50-column `wide50` table, 5,000 rows per transaction.
+fn wide50() -> Spec {
+    let n = env_rows("WIDE_ROWS", 50_000);
+    assert_eq!(wide::COLUMN_COUNT, 50, "the wide table has 50 columns");
+    Spec {
+        label: "wide50",
+        table: "wide50",
+        create: wide::ddl("bench"),
+        fills: wide::fill_statements("bench", n, 5_000),
+        rows: n,
+    }
+}
+
+async fn setup(spec: &Spec) -> Input {
+    let db = MariaDb::shared().await.expect("mariadb");
+    let n = spec.rows;
+    db.exec(&format!(
+        "CREATE DATABASE IF NOT EXISTS bench; DROP TABLE IF EXISTS bench.{}; {}",
+        spec.table, spec.create
+    ))
     .await
-    .expect("create orders2");
+    .expect("create table");
     let mut conn = db.conn().await.expect("connect");
     let start = current_offset(&mut conn).await.expect("binlog position");
-    // Deterministic rows, 20,000 per transaction like the reference load.
-    let mut done = 0u64;
-    while done < n {
-        let k = (n - done).min(20_000);
-        conn.query_drop(format!(
-            "SET SESSION max_recursive_iterations = 1000000; \
-             INSERT INTO bench.orders2 WITH RECURSIVE s(i) AS (SELECT {a} UNION ALL SELECT i + 1 FROM s WHERE i < {b}) \
-             SELECT i, i * 7919 % 100000, CONCAT('user', i % 5000, '@example.com'), \
-               CONCAT('SKU-', LPAD(i % 99991, 12, '0')), i % 50 + 1, (i % 100000) / 100 + 0.99, \
-               ELT(i % 6 + 1, 'new','paid','packed','shipped','delivered','cancelled'), \
-               TIMESTAMP('2024-01-01') + INTERVAL i SECOND + INTERVAL (i % 1000000) MICROSECOND, \
-               CONCAT('note ', REPEAT('lorem ipsum ', i % 6 + 1), i), i / 3.0 \
-             FROM s",
-            a = done + 1,
-            b = done + k
-        ))
+    conn.query_drop("SET SESSION max_recursive_iterations = 1000000")
         .await
-        .expect("load orders2");
-        done += k;
+        .expect("session");
+    for fill in &spec.fills {
+        conn.query_drop(fill).await.expect("load rows");
     }
-    let table = load_tables(&mut conn, &[TableId::new("bench", "orders2")], true)
+    let table = load_tables(&mut conn, &[TableId::new("bench", spec.table)], true)
         .await
         .expect("catalog")
         .pop()
-        .expect("orders2");
+        .expect("the bench table");
     drop(conn);
 
     // Capture the events once.
@@ -104,7 +146,7 @@ async fn setup() -> Input {
         let t = ev.header().event_type_raw();
         if t == 19 {
             if let Ok(Some(EventData::TableMapEvent(m))) = ev.read_data()
-                && m.table_name() == "orders2"
+                && m.table_name() == spec.table
             {
                 tme = Some(m.into_owned());
             }
@@ -112,7 +154,7 @@ async fn setup() -> Input {
             rows_events.push(ev);
         }
     }
-    let tme = tme.expect("a TABLE_MAP for orders2");
+    let tme = tme.expect("a TABLE_MAP for the bench table");
     let bytes = rows_events.iter().map(|e| e.data().len() as u64).sum();
     Input {
         db,
@@ -169,7 +211,14 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let input = rt.block_on(setup());
+    // One table after the other, so each `wire` range holds only its own table's events.
+    for spec in [orders10(), wide50()] {
+        bench_table(c, &rt, &spec);
+    }
+}
+
+fn bench_table(c: &mut Criterion, rt: &tokio::runtime::Runtime, spec: &Spec) {
+    let input = rt.block_on(setup(spec));
     let schema = input.table.schema.clone();
     let layout = ColumnLayout::from_table_map(&input.tme).expect("layout");
     let decoder =
@@ -181,33 +230,33 @@ fn bench(c: &mut Criterion) {
         "all rows decoded"
     );
     eprintln!(
-        "orders2: {} rows, {} rows events, {:.1} MB of row data",
+        "{}: {} rows × {} columns, {} rows events, {:.1} MB of row data ({:.0} B/row)",
+        spec.table,
         input.rows,
+        input.table.columns.len(),
         input.rows_events.len(),
-        input.bytes as f64 / 1e6
+        input.bytes as f64 / 1e6,
+        input.bytes as f64 / input.rows.max(1) as f64
     );
 
-    let mut g = c.benchmark_group("decode");
+    let mut g = c.benchmark_group(format!("decode_{}", spec.label));
     g.sample_size(10).measurement_time(Duration::from_secs(8));
-    g.throughput(Throughput::Elements(input.rows));
-    g.bench_function("cdcflow/rows", |b| {
+    g.throughput(Throughput::ElementsAndBytes {
+        elements: input.rows,
+        bytes: input.bytes,
+    });
+    g.bench_function("cdcflow", |b| {
         b.iter(|| decode_ours(&input, &decoder, &schema, &mut out))
     });
-    g.bench_function("mysql_common/rows", |b| {
-        b.iter(|| decode_mysql_common(&input))
-    });
-    g.throughput(Throughput::Bytes(input.bytes));
-    g.bench_function("cdcflow/bytes", |b| {
-        b.iter(|| decode_ours(&input, &decoder, &schema, &mut out))
-    });
-    g.bench_function("mysql_common/bytes", |b| {
-        b.iter(|| decode_mysql_common(&input))
-    });
+    g.bench_function("mysql_common", |b| b.iter(|| decode_mysql_common(&input)));
     g.finish();
 
-    let mut g = c.benchmark_group("wire");
+    let mut g = c.benchmark_group(format!("wire_{}", spec.label));
     g.sample_size(10).measurement_time(Duration::from_secs(10));
-    g.throughput(Throughput::Elements(input.rows));
+    g.throughput(Throughput::ElementsAndBytes {
+        elements: input.rows,
+        bytes: input.bytes,
+    });
     let opts = input.db.opts();
     let start = input.start.clone();
     g.bench_function("events_only", |b| {

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use cdcflow_engine::change::ColumnPosition;
 use cdcflow_engine::{
-    ChangeEvent, SchemaChange, SourceOffset, TableId, TableSchema, TableSchemaRef,
+    ChangeBatch, ChangeEvent, SchemaChange, TableId, TableSchema, TableSchemaRef,
 };
 use futures::Stream;
 use mysql_async::prelude::Queryable;
@@ -105,7 +105,31 @@ pub struct BinlogOptions {
     pub filter: Option<TableFilter>,
     /// Verify each event's CRC32 when the server sends checksums.
     pub verify_checksums: bool,
+    /// Rows of many transactions are gathered into one batch per table; buffered rows go out at
+    /// the latest this long after the first of them (sooner when full or the stream is idle).
+    pub linger: Duration,
+    /// Time limit of one connection attempt (`connect.timeout`).
+    pub connect_timeout: Duration,
+    /// After a lost connection, keep reconnecting (with backoff) for this long before failing.
+    pub reconnect_timeout: Duration,
 }
+
+/// Default [`BinlogOptions::linger`]: long enough to gather thousands of small transactions, short
+/// enough to keep the end-to-end latency well under a second.
+pub const DEFAULT_LINGER: Duration = Duration::from_millis(200);
+
+/// Default [`BinlogOptions::reconnect_timeout`]: a server restart or fail-over takes well under
+/// five minutes; after that the run fails so an operator notices. (`connect.max-retries` counts
+/// attempts of the first connect; a reconnect is bounded by time instead, since a restart takes a
+/// variable number of attempts.)
+pub const DEFAULT_RECONNECT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// First wait before a reconnect attempt; doubled after each failure up to [`RECONNECT_MAX_DELAY`].
+const RECONNECT_FIRST_DELAY: Duration = Duration::from_millis(500);
+/// Longest wait between two reconnect attempts.
+const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(10);
+/// How often the lag in bytes is measured on a side connection.
+const LAG_EVERY: Duration = Duration::from_secs(2);
 
 impl BinlogOptions {
     /// Defaults for a reader with this server id starting at `start`.
@@ -123,6 +147,9 @@ impl BinlogOptions {
             tinyint1_as_boolean: true,
             filter: None,
             verify_checksums: true,
+            linger: DEFAULT_LINGER,
+            connect_timeout: Duration::from_secs(30),
+            reconnect_timeout: DEFAULT_RECONNECT_TIMEOUT,
         }
     }
 }
@@ -244,6 +271,47 @@ impl cdcflow_engine::Classify for BinlogError {
             BinlogError::Arrow { .. } => Internal,
         }
     }
+}
+
+impl BinlogError {
+    /// Whether the error means the connection was lost (network, server shutdown or restart,
+    /// killed connection), so reconnecting and resuming is right. Decode, checksum and event
+    /// errors, purged positions and configuration problems are not.
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            BinlogError::Setup { source, .. } | BinlogError::Stream { source, .. } => {
+                is_connection_error(source)
+            }
+            BinlogError::Server { code, .. } => is_connection_code(*code),
+            _ => false,
+        }
+    }
+}
+
+/// Driver errors that mean "the connection is gone or never came up".
+fn is_connection_error(e: &mysql_async::Error) -> bool {
+    match e {
+        mysql_async::Error::Io(_) | mysql_async::Error::Other(_) => true,
+        mysql_async::Error::Driver(d) => matches!(
+            d,
+            mysql_async::DriverError::ConnectionClosed
+                | mysql_async::DriverError::PacketOutOfOrder
+                | mysql_async::DriverError::PoolDisconnected
+        ),
+        mysql_async::Error::Server(s) => is_connection_code(s.code),
+        mysql_async::Error::Url(_) => false,
+    }
+}
+
+/// Server error codes of a server going away: ER_CON_COUNT_ERROR (1040), ER_SERVER_SHUTDOWN
+/// (1053), ER_ABORTING_CONNECTION (1152), ER_NET_READ_INTERRUPTED (1159),
+/// ER_NET_WRITE_INTERRUPTED (1161), ER_QUERY_INTERRUPTED (1317), ER_CONNECTION_KILLED (1927),
+/// CR_SERVER_GONE_ERROR (2006), CR_SERVER_LOST (2013).
+fn is_connection_code(code: u16) -> bool {
+    matches!(
+        code,
+        1040 | 1053 | 1152 | 1159 | 1161 | 1317 | 1927 | 2006 | 2013
+    )
 }
 
 /// Result alias of this module.
@@ -412,6 +480,8 @@ struct TableAcc {
     builder: TableBatchBuilder,
     /// Start position of the first rows event in the builder.
     first: Option<BinlogPosition>,
+    /// Rows in the builder that belong to committed transactions (a prefix of it).
+    committed_rows: usize,
 }
 
 /// A cached TABLE_MAP: its raw bytes, and the decoder when the table is captured.
@@ -459,6 +529,18 @@ pub struct BinlogReader {
     last_progress: Instant,
     skip_before_secs: Option<u32>,
     done: bool,
+    /// Where a reconnect restarts: a transaction boundary at or before the first rows event not
+    /// yet emitted (never after an offset already emitted).
+    resume: BinlogOffset,
+    /// The last rows event whose rows were emitted: (start position, index among the rows
+    /// events sharing that position). Rows events up to it are skipped when replayed.
+    emitted_upto: Option<(BinlogPosition, u32)>,
+    /// The last rows event decoded into the builders, keyed as `emitted_upto`.
+    last_rows: Option<(BinlogPosition, u32)>,
+    /// When the oldest row now in the builders was decoded (for [`BinlogOptions::linger`]).
+    first_buffered: Option<Instant>,
+    /// Side task measuring the lag in bytes; reads the position we publish here.
+    lag: Option<LagProbe>,
 }
 
 #[derive(Debug, Clone)]
@@ -476,6 +558,159 @@ impl std::fmt::Debug for BinlogReader {
             .field("tables", &self.tables.len())
             .finish()
     }
+}
+
+/// A freshly requested binlog stream and what was resolved on the way.
+struct Opened {
+    stream: BinlogStream,
+    flavor: Flavor,
+    position: Option<BinlogPosition>,
+    gtid: Option<GtidPos>,
+    start_text: String,
+    skip_before_secs: Option<u32>,
+}
+
+/// Connects as a replica and requests the stream at `start` (first connect and reconnects).
+async fn open_stream(
+    opts: &Opts,
+    options: &BinlogOptions,
+    start: &StartPosition,
+) -> Result<Opened> {
+    let mut conn = Conn::new(opts.clone())
+        .await
+        .map_err(setup("connecting for the binlog stream"))?;
+    let flavor = server_flavor(&mut conn).await?;
+    let log_bin: Option<i64> = conn
+        .query_first("SELECT @@log_bin")
+        .await
+        .map_err(setup("reading @@log_bin"))?;
+    if log_bin.unwrap_or(0) == 0 {
+        return Err(BinlogError::BinlogDisabled);
+    }
+
+    // Resolve the start into a file/position or a GTID position.
+    let mut skip_before_secs = None;
+    let (position, gtid_start): (Option<BinlogPosition>, Option<GtidPos>) = match start {
+        StartPosition::Earliest => (Some(earliest_position(&mut conn).await?), None),
+        StartPosition::Latest => {
+            let o = current_offset(&mut conn).await?;
+            (Some(o.position), None)
+        }
+        StartPosition::Position(p) => (Some(p.clone()), None),
+        // An offset taken before the first commit of a GTID start has no file yet.
+        StartPosition::Offset(o) if o.position.file.is_empty() => match &o.gtid {
+            Some(g) => (None, Some(g.clone())),
+            None => {
+                return Err(BinlogError::PositionUnavailable {
+                    start: o.to_string(),
+                    message: "the offset has neither a binlog file nor GTIDs".into(),
+                });
+            }
+        },
+        StartPosition::Offset(o) => (Some(o.position.clone()), None),
+        StartPosition::Gtid(g) => (None, Some(g.clone())),
+        StartPosition::Timestamp(ms) => {
+            let secs = u32::try_from(ms.div_euclid(1000)).unwrap_or(0);
+            skip_before_secs = Some(secs);
+            let file = find_file_for_timestamp(opts, options.server_id, secs).await?;
+            (Some(BinlogPosition::new(file, 4)), None)
+        }
+    };
+    let start_text = match (&position, &gtid_start) {
+        (Some(p), _) => p.to_string(),
+        (None, Some(g)) => format!("GTID {g}"),
+        (None, None) => "?".into(),
+    };
+
+    // GTID state at the start.
+    let gtid = match (&gtid_start, &position, flavor) {
+        (Some(g), _, _) => Some(g.clone()),
+        (None, Some(p), Flavor::Mariadb) => mariadb_gtid_at(&mut conn, &p.file, p.pos)
+            .await
+            .ok()
+            .flatten()
+            .map(GtidPos::MariaDb),
+        _ => match start {
+            StartPosition::Offset(o) => o.gtid.clone(),
+            _ => None,
+        },
+    };
+
+    if flavor == Flavor::Mariadb {
+        conn.query_drop("SET @mariadb_slave_capability=4")
+            .await
+            .map_err(setup("SET @mariadb_slave_capability"))?;
+        if let Some(GtidPos::MariaDb(g)) = &gtid_start {
+            conn.query_drop(format!("SET @slave_connect_state='{g}'"))
+                .await
+                .map_err(setup("SET @slave_connect_state"))?;
+            conn.query_drop("SET @slave_gtid_strict_mode=1")
+                .await
+                .map_err(setup("SET @slave_gtid_strict_mode"))?;
+            conn.query_drop("SET @slave_gtid_ignore_duplicates=0")
+                .await
+                .map_err(setup("SET @slave_gtid_ignore_duplicates"))?;
+        }
+    }
+    if !options.heartbeat.is_zero() {
+        let ns = options
+            .heartbeat
+            .as_nanos()
+            .min(u128::from(u32::MAX) * 1_000_000_000);
+        conn.query_drop(format!("SET @master_heartbeat_period={ns}"))
+            .await
+            .map_err(setup("SET @master_heartbeat_period"))?;
+    }
+
+    let file_bytes = position
+        .as_ref()
+        .map(|p| p.file.clone().into_bytes())
+        .unwrap_or_default();
+    let mut req = BinlogStreamRequest::new(options.server_id);
+    if options.non_blocking {
+        req = req.with_non_blocking();
+    }
+    match (&position, &gtid_start) {
+        (Some(p), _) => {
+            req = req.with_filename(&file_bytes).with_pos(p.pos);
+        }
+        (None, Some(GtidPos::MariaDb(_))) => {
+            // The server finds the file from @slave_connect_state.
+            req = req.with_filename(&[]).with_pos(4);
+        }
+        (None, Some(GtidPos::MySql(set))) => {
+            let sids = set
+                .iter()
+                .filter(|(sid, _)| !sid.contains(':'))
+                .map(|(sid, iv)| {
+                    let text = std::iter::once(sid.to_string())
+                        .chain(iv.iter().map(|(a, b)| format!("{a}-{}", b + 1)))
+                        .collect::<Vec<_>>()
+                        .join(":");
+                    text.parse::<mysql_common::packets::Sid<'static>>()
+                        .map_err(|e| BinlogError::PositionUnavailable {
+                            start: start_text.clone(),
+                            message: format!("GTID set not accepted: {e}"),
+                        })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            req = req.with_gtid().with_gtid_set(sids);
+        }
+        (None, None) => {}
+    }
+    let stream = conn
+        .get_binlog_stream(req)
+        .await
+        .map_err(|e| classify_server_error(e, options.server_id, &start_text, &start_text))?;
+    Ok(Opened {
+        stream,
+        flavor,
+        position,
+        gtid,
+        start_text,
+        skip_before_secs,
+    })
+
 }
 
 /// Minimum time between two Progress events emitted for commits without captured rows.
@@ -496,133 +731,11 @@ impl BinlogReader {
         options: BinlogOptions,
         tables: Vec<MySqlTable>,
     ) -> Result<BinlogReader> {
-        let mut conn = Conn::new(opts.clone())
-            .await
-            .map_err(setup("connecting for the binlog stream"))?;
-        let flavor = server_flavor(&mut conn).await?;
-        let log_bin: Option<i64> = conn
-            .query_first("SELECT @@log_bin")
-            .await
-            .map_err(setup("reading @@log_bin"))?;
-        if log_bin.unwrap_or(0) == 0 {
-            return Err(BinlogError::BinlogDisabled);
-        }
-
-        // Resolve the start into a file/position or a GTID position.
-        let mut skip_before_secs = None;
-        let (position, gtid_start): (Option<BinlogPosition>, Option<GtidPos>) = match &options.start
-        {
-            StartPosition::Earliest => (Some(earliest_position(&mut conn).await?), None),
-            StartPosition::Latest => {
-                let o = current_offset(&mut conn).await?;
-                (Some(o.position), None)
-            }
-            StartPosition::Position(p) => (Some(p.clone()), None),
-            // An offset taken before the first commit of a GTID start has no file yet.
-            StartPosition::Offset(o) if o.position.file.is_empty() => match &o.gtid {
-                Some(g) => (None, Some(g.clone())),
-                None => {
-                    return Err(BinlogError::PositionUnavailable {
-                        start: o.to_string(),
-                        message: "the offset has neither a binlog file nor GTIDs".into(),
-                    });
-                }
-            },
-            StartPosition::Offset(o) => (Some(o.position.clone()), None),
-            StartPosition::Gtid(g) => (None, Some(g.clone())),
-            StartPosition::Timestamp(ms) => {
-                let secs = u32::try_from(ms.div_euclid(1000)).unwrap_or(0);
-                skip_before_secs = Some(secs);
-                let file = find_file_for_timestamp(&opts, options.server_id, secs).await?;
-                (Some(BinlogPosition::new(file, 4)), None)
-            }
-        };
-        let start_text = match (&position, &gtid_start) {
-            (Some(p), _) => p.to_string(),
-            (None, Some(g)) => format!("GTID {g}"),
-            (None, None) => "?".into(),
-        };
-
-        // GTID state at the start.
-        let gtid = match (&gtid_start, &position, flavor) {
-            (Some(g), _, _) => Some(g.clone()),
-            (None, Some(p), Flavor::Mariadb) => mariadb_gtid_at(&mut conn, &p.file, p.pos)
-                .await
-                .ok()
-                .flatten()
-                .map(GtidPos::MariaDb),
-            _ => match &options.start {
-                StartPosition::Offset(o) => o.gtid.clone(),
-                _ => None,
-            },
-        };
-
-        if flavor == Flavor::Mariadb {
-            conn.query_drop("SET @mariadb_slave_capability=4")
-                .await
-                .map_err(setup("SET @mariadb_slave_capability"))?;
-            if let Some(GtidPos::MariaDb(g)) = &gtid_start {
-                conn.query_drop(format!("SET @slave_connect_state='{g}'"))
-                    .await
-                    .map_err(setup("SET @slave_connect_state"))?;
-                conn.query_drop("SET @slave_gtid_strict_mode=1")
-                    .await
-                    .map_err(setup("SET @slave_gtid_strict_mode"))?;
-                conn.query_drop("SET @slave_gtid_ignore_duplicates=0")
-                    .await
-                    .map_err(setup("SET @slave_gtid_ignore_duplicates"))?;
-            }
-        }
-        if !options.heartbeat.is_zero() {
-            let ns = options
-                .heartbeat
-                .as_nanos()
-                .min(u128::from(u32::MAX) * 1_000_000_000);
-            conn.query_drop(format!("SET @master_heartbeat_period={ns}"))
-                .await
-                .map_err(setup("SET @master_heartbeat_period"))?;
-        }
-
-        let file_bytes = position
-            .as_ref()
-            .map(|p| p.file.clone().into_bytes())
-            .unwrap_or_default();
-        let mut req = BinlogStreamRequest::new(options.server_id);
-        if options.non_blocking {
-            req = req.with_non_blocking();
-        }
-        match (&position, &gtid_start) {
-            (Some(p), _) => {
-                req = req.with_filename(&file_bytes).with_pos(p.pos);
-            }
-            (None, Some(GtidPos::MariaDb(_))) => {
-                // The server finds the file from @slave_connect_state.
-                req = req.with_filename(&[]).with_pos(4);
-            }
-            (None, Some(GtidPos::MySql(set))) => {
-                let sids = set
-                    .iter()
-                    .filter(|(sid, _)| !sid.contains(':'))
-                    .map(|(sid, iv)| {
-                        let text = std::iter::once(sid.to_string())
-                            .chain(iv.iter().map(|(a, b)| format!("{a}-{}", b + 1)))
-                            .collect::<Vec<_>>()
-                            .join(":");
-                        text.parse::<mysql_common::packets::Sid<'static>>()
-                            .map_err(|e| BinlogError::PositionUnavailable {
-                                start: start_text.clone(),
-                                message: format!("GTID set not accepted: {e}"),
-                            })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                req = req.with_gtid().with_gtid_set(sids);
-            }
-            (None, None) => {}
-        }
-        let stream = conn
-            .get_binlog_stream(req)
-            .await
-            .map_err(|e| classify_server_error(e, options.server_id, &start_text, &start_text))?;
+        let o = open_stream(&opts, &options, &options.start).await?;
+        let position = o.position;
+        let gtid = o.gtid;
+        let (stream, flavor, start_text, skip_before_secs) =
+            (o.stream, o.flavor, o.start_text, o.skip_before_secs);
         info!(
             server_id = options.server_id,
             start = %start_text,
@@ -638,7 +751,13 @@ impl BinlogReader {
             gtid: gtid.clone(),
         };
         let seq = options.first_seq;
+        let lag = (!options.non_blocking).then(|| LagProbe::spawn(opts.clone()));
         Ok(BinlogReader {
+            resume: committed.clone(),
+            emitted_upto: None,
+            last_rows: None,
+            first_buffered: None,
+            lag,
             stream,
             opts,
             flavor,
@@ -707,20 +826,72 @@ impl BinlogReader {
     pub async fn next_event_at(&mut self) -> Result<Option<(ChangeEvent, BinlogPosition)>> {
         loop {
             if let Some(e) = self.pending.pop_front() {
+                if let Some(lag) = &self.lag {
+                    lag.publish(&self.file, self.pos);
+                }
                 return Ok(Some(e));
             }
             if self.done {
                 return Ok(None);
             }
-            match next_guarded(&mut self.stream).await {
-                None => {
-                    // End of a non-blocking stream: rows of an unfinished transaction stay
-                    // unreported (their transaction has no commit yet).
+            let next = match self.first_buffered {
+                Some(since) => {
+                    let left = self.options.linger.saturating_sub(since.elapsed());
+                    if left.is_zero() {
+                        self.flush_all(false)?;
+                        continue;
+                    }
+                    match futures::FutureExt::now_or_never(next_guarded(&mut self.stream)) {
+                        Some(r) => r,
+                        // Idle: hand over what committed transactions left in the builders
+                        // rather than wait for more.
+                        None if self.accs.iter().any(|(_, a)| a.committed_rows > 0) => {
+                            self.flush_all(false)?;
+                            continue;
+                        }
+                        None => {
+                            match tokio::time::timeout(left, next_guarded(&mut self.stream)).await
+                            {
+                                Ok(r) => r,
+                                Err(_) => {
+                                    self.flush_all(false)?;
+                                    continue;
+                                }
+                            }
+                        }
+                    }
+                }
+                None => match self.silence_limit() {
+                    // A server that vanished without closing the socket is noticed by the
+                    // missing heartbeats.
+                    Some(limit) => {
+                        match tokio::time::timeout(limit, next_guarded(&mut self.stream)).await {
+                            Ok(r) => r,
+                            Err(_) => Some(Err(GuardedError::Silent(limit))),
+                        }
+                    }
+                    None => next_guarded(&mut self.stream).await,
+                },
+            };
+            match next {
+                None if self.options.non_blocking => {
+                    // End of a non-blocking stream: committed rows go out; rows of an unfinished
+                    // transaction stay unreported (their transaction has no commit yet).
+                    self.flush_all(true)?;
                     self.done = true;
+                }
+                None => {
+                    let e = BinlogError::Stream {
+                        position: self.here().to_string(),
+                        source: mysql_async::Error::Driver(
+                            mysql_async::DriverError::ConnectionClosed,
+                        ),
+                    };
+                    self.reconnect(e).await?;
                 }
                 Some(Err(e)) => {
                     let here = self.here().to_string();
-                    return Err(match e {
+                    let err = match e {
                         GuardedError::Driver(e) => classify_server_error(
                             e,
                             self.options.server_id,
@@ -731,10 +902,99 @@ impl BinlogReader {
                             position: here,
                             message: format!("corrupt event from the server ({msg})"),
                         },
-                    });
+                        GuardedError::Silent(limit) => BinlogError::Stream {
+                            position: here,
+                            source: mysql_async::Error::Other(
+                                format!("no event nor heartbeat from the server for {limit:?}")
+                                    .into(),
+                            ),
+                        },
+                    };
+                    if !err.is_connection_lost() {
+                        return Err(err);
+                    }
+                    self.reconnect(err).await?;
                 }
                 Some(Ok(event)) => self.handle(event).await?,
             }
+        }
+    }
+
+    /// How long the stream may stay silent before the connection counts as lost: three
+    /// heartbeat periods (`None` without heartbeats or in non-blocking mode).
+    fn silence_limit(&self) -> Option<Duration> {
+        (!self.options.heartbeat.is_zero() && !self.options.non_blocking)
+            .then(|| self.options.heartbeat * 3 + Duration::from_secs(5))
+    }
+
+    /// Re-establishes a lost stream at [`BinlogReader::resume`], with backoff, for at most
+    /// [`BinlogOptions::reconnect_timeout`]. Unflushed rows are discarded; rows events that were
+    /// already emitted are skipped when replayed (`emitted_upto`), so no row is emitted twice
+    /// and none is lost.
+    async fn reconnect(&mut self, cause: BinlogError) -> Result<()> {
+        let began = Instant::now();
+        let resume = self.resume.clone();
+        warn!(error = %cause, resume = %resume, "Binlog connection lost; reconnecting.");
+        // Everything after `resume` is read again.
+        self.accs.clear();
+        self.first_buffered = None;
+        self.last_rows = None;
+        self.table_maps.clear();
+        self.catalog = None;
+        self.in_txn = false;
+        self.begun = false;
+        self.standalone = false;
+        self.txn_gtid = None;
+        self.txn_emitted = false;
+        let start = StartPosition::Offset(resume.clone());
+        let mut delay = RECONNECT_FIRST_DELAY;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            cdcflow_engine::metrics::Metrics::global().retry("source-reconnect");
+            tokio::time::sleep(delay).await;
+            let res = tokio::time::timeout(
+                self.options.connect_timeout,
+                open_stream(&self.opts, &self.options, &start),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(BinlogError::Setup {
+                    context: format!(
+                        "reconnecting for the binlog stream (timed out after {:?})",
+                        self.options.connect_timeout
+                    ),
+                    source: mysql_async::Error::Other("connect timed out".into()),
+                })
+            });
+            match res {
+                Ok(o) => {
+                    self.stream = o.stream;
+                    self.flavor = o.flavor;
+                    self.file = o
+                        .position
+                        .as_ref()
+                        .map(|p| p.file.clone())
+                        .unwrap_or_default();
+                    self.pos = o.position.as_ref().map(|p| p.pos).unwrap_or(4);
+                    self.event_start = self.pos;
+                    self.gtid = resume.gtid.clone().or(o.gtid);
+                    self.committed = BinlogOffset {
+                        position: resume.position.clone(),
+                        gtid: self.gtid.clone(),
+                    };
+                    info!(attempt, resume = %resume, "Binlog stream reconnected.");
+                    return Ok(());
+                }
+                Err(e) if e.is_connection_lost() && began.elapsed() < self.options.reconnect_timeout => {
+                    warn!(attempt, error = %e, next_in = ?(delay * 2).min(RECONNECT_MAX_DELAY), "Reconnecting the binlog stream failed; retrying.");
+                }
+                Err(e) => {
+                    warn!(attempt, error = %e, "Reconnecting the binlog stream failed; giving up.");
+                    return Err(e);
+                }
+            }
+            delay = (delay * 2).min(RECONNECT_MAX_DELAY);
         }
     }
 
@@ -934,9 +1194,10 @@ impl BinlogReader {
     }
 
     fn on_heartbeat(&mut self) {
-        if self.in_txn || self.accs.iter().any(|(_, a)| !a.builder.is_empty()) {
+        if self.in_txn || self.first_buffered.is_some() {
             return;
         }
+        self.resume = self.committed.clone();
         if self.last_progress.elapsed() >= PROGRESS_EVERY || self.pending.is_empty() {
             self.emit_progress();
         }
@@ -1125,6 +1386,19 @@ impl BinlogReader {
         if self.skip_before_secs.is_some() {
             return Ok(()); // a transaction before the requested start time
         }
+        // Rows events sharing a position (inside a MySQL TRANSACTION_PAYLOAD) are told apart by
+        // their index.
+        let key = match &self.last_rows {
+            Some((p, i)) if *p == at => (at.clone(), i + 1),
+            _ => (at.clone(), 0),
+        };
+        if self.emitted_upto.as_ref().is_some_and(|e| key <= *e) {
+            // Replayed after a reconnect: these rows were emitted before the connection broke.
+            self.last_rows = Some(key);
+            self.txn_emitted = true;
+            return Ok(());
+        }
+        self.last_rows = Some(key);
         let idx = match self.accs.iter().position(|(id, _)| *id == table) {
             Some(i) => i,
             None => {
@@ -1142,6 +1416,7 @@ impl BinlogReader {
                         schema,
                         builder,
                         first: None,
+                        committed_rows: 0,
                     },
                 ));
                 self.accs.len() - 1
@@ -1149,7 +1424,7 @@ impl BinlogReader {
         };
         let acc = &mut self.accs[idx].1;
         if !Arc::ptr_eq(&acc.schema, decoder.table()) && !acc.builder.is_empty() {
-            self.flush_one(idx, None)?;
+            self.flush_all(false)?;
         }
         let acc = &mut self.accs[idx].1;
         if !Arc::ptr_eq(&acc.schema, decoder.table()) {
@@ -1165,6 +1440,9 @@ impl BinlogReader {
         if acc.first.is_none() {
             acc.first = Some(at.clone());
         }
+        if self.first_buffered.is_none() {
+            self.first_buffered = Some(Instant::now());
+        }
         let ev_at = EventAt {
             file: &at.file,
             pos: at.pos,
@@ -1176,7 +1454,7 @@ impl BinlogReader {
         let full = acc.builder.len() >= self.options.max_batch_rows
             || acc.builder.appended_bytes() >= self.options.max_batch_bytes;
         if full || !self.options.coalesce {
-            self.flush_one(idx, None)?;
+            self.flush_all(false)?;
         }
         Ok(())
     }
@@ -1188,28 +1466,64 @@ impl BinlogReader {
         Some(u64::from_le_bytes(a))
     }
 
-    /// Emits table `idx`'s rows as one batch with `offset`.
-    fn flush_one(&mut self, idx: usize, offset: Option<SourceOffset>) -> Result<()> {
-        let seq = self.seq;
-        let (id, acc) = &mut self.accs[idx];
-        if acc.builder.is_empty() {
+    /// Emits every buffered row, all tables together. Per table, the rows of committed
+    /// transactions go first and the last of those batches carries the offset of the last
+    /// commit; rows of the open transaction follow without an offset (or are dropped with
+    /// `drop_open`, at the end of a non-blocking read). Afterwards a reconnect restarts at the
+    /// last commit and skips the rows events emitted here.
+    fn flush_all(&mut self, drop_open: bool) -> Result<()> {
+        self.first_buffered = None;
+        if self.accs.iter().all(|(_, a)| a.builder.is_empty()) {
             return Ok(());
         }
-        let batch = acc
-            .builder
-            .finish_change_batch(&acc.schema, seq, offset)
-            .map_err(|source| BinlogError::Arrow {
-                table: id.to_string(),
-                source,
-            })?;
-        let first = acc
-            .first
-            .take()
-            .unwrap_or_else(|| BinlogPosition::new("", 0));
-        self.seq += 1;
-        self.txn_emitted = true;
-        self.pending.push_back((ChangeEvent::Data(batch), first));
+        let last_committed = self.accs.iter().rposition(|(_, a)| a.committed_rows > 0);
+        let offset = self.committed.to_source_offset();
+        let mut open = Vec::new();
+        for i in 0..self.accs.len() {
+            let (id, acc) = &mut self.accs[i];
+            if acc.builder.is_empty() {
+                continue;
+            }
+            let committed_rows = std::mem::take(&mut acc.committed_rows);
+            let first = acc
+                .first
+                .take()
+                .unwrap_or_else(|| BinlogPosition::new("", 0));
+            let mut batch = acc
+                .builder
+                .finish_change_batch(&acc.schema, 0, None)
+                .map_err(|source| BinlogError::Arrow {
+                    table: id.to_string(),
+                    source,
+                })?;
+            let n = batch.data.num_rows();
+            if committed_rows < n {
+                let mut rest = batch.clone();
+                rest.data = batch.data.slice(committed_rows, n - committed_rows);
+                open.push((rest, first.clone()));
+                batch.data = batch.data.slice(0, committed_rows);
+            }
+            if batch.data.num_rows() > 0 {
+                if Some(i) == last_committed {
+                    batch.offset = Some(offset.clone());
+                }
+                self.push_batch(batch, first);
+            }
+        }
+        if !drop_open {
+            for (batch, first) in open {
+                self.txn_emitted = true;
+                self.push_batch(batch, first);
+            }
+        }
+        self.emitted_upto = self.last_rows.clone();
+        self.resume = self.committed.clone();
         Ok(())
+    }
+
+    fn push_batch(&mut self, mut batch: ChangeBatch, first: BinlogPosition) {
+        batch.seq = self.next_seq_value();
+        self.pending.push_back((ChangeEvent::Data(batch), first));
     }
 
     /// Ends the current transaction at `end_pos` (the position after its last event).
@@ -1235,16 +1549,23 @@ impl BinlogReader {
             position: BinlogPosition::new(self.file.clone(), end),
             gtid: self.gtid.clone(),
         };
-        let offset = self.committed.to_source_offset();
-        // Flush every table's rows; the last batch carries the resume offset. The builders stay
-        // (empty) for the next transaction.
-        let last = self.accs.iter().rposition(|(_, a)| !a.builder.is_empty());
+        // The transaction's rows stay buffered with those of earlier ones until a batch is full,
+        // the linger time is up or the stream is idle (see next_event_at).
+        for (_, a) in &mut self.accs {
+            a.committed_rows = a.builder.len();
+        }
+        let stop = self
+            .options
+            .stop_at
+            .as_ref()
+            .is_some_and(|stop| self.committed.position >= *stop);
+        let buffered = self.first_buffered.is_some();
+        let linger_up = self
+            .first_buffered
+            .is_some_and(|t| t.elapsed() >= self.options.linger);
         let mut emitted = false;
-        if let Some(last) = last {
-            for i in 0..=last {
-                let off = (i == last).then(|| offset.clone());
-                self.flush_one(i, off)?;
-            }
+        if buffered && (stop || linger_up || !self.options.coalesce) {
+            self.flush_all(false)?;
             emitted = true;
         }
         let had_data = self.txn_emitted;
@@ -1252,13 +1573,14 @@ impl BinlogReader {
         self.begun = false;
         self.standalone = false;
         self.txn_emitted = false;
-        if !emitted && (had_data || self.last_progress.elapsed() >= PROGRESS_EVERY) {
-            // Mid-transaction batches went out without an offset: say where we are now.
-            self.emit_progress();
+        if self.first_buffered.is_none() {
+            self.resume = self.committed.clone();
+            if !emitted && (had_data || self.last_progress.elapsed() >= PROGRESS_EVERY) {
+                // Mid-transaction batches went out without an offset: say where we are now.
+                self.emit_progress();
+            }
         }
-        if let Some(stop) = &self.options.stop_at
-            && self.committed.position >= *stop
-        {
+        if stop {
             self.done = true;
         }
         Ok(())
@@ -1297,10 +1619,8 @@ impl BinlogReader {
             }
             return Ok(());
         };
-        // DDL commits implicitly: rows still open belong before the schema change.
-        for i in 0..self.accs.len() {
-            self.flush_one(i, None)?;
-        }
+        // DDL commits implicitly: buffered rows belong before the schema change.
+        self.flush_all(false)?;
         self.accs.clear();
         // (Timestamp start: DDL before the requested time is neither applied nor reported; the
         // catalog already reflects it.)
@@ -1338,6 +1658,8 @@ impl BinlogReader {
             return Ok(());
         }
         warn!(table = %key, position = %self.here(), "Table changed without a parsed DDL; schema re-read from the catalog.");
+        // Rows read with the old schema go out before the change.
+        self.flush_all(false)?;
         let schema = Arc::new(bump(&new.schema, old.schema.version + 1));
         for change in diff(&old.schema, &schema, &[]) {
             let seq = self.next_seq_value();
@@ -1606,6 +1928,8 @@ fn parse_compressed_query(d: &[u8]) -> Result<(String, String), DecodeErrorKind>
 enum GuardedError {
     Driver(mysql_async::Error),
     Panic(String),
+    /// Nothing arrived for this long although heartbeats were requested.
+    Silent(Duration),
 }
 
 /// Polls the stream, turning a panic inside the driver (it unwraps on truncated events) into an
@@ -1631,6 +1955,96 @@ async fn next_guarded(stream: &mut BinlogStream) -> Option<Result<Event, Guarded
         }
     })
     .await
+}
+
+/// Measures how far the reader is behind the server's binlog end, in bytes, every
+/// [`LAG_EVERY`] on its own connection, and reports it as `Metrics::set_lag_bytes`. Failures are
+/// logged at debug and ignored (the metric is informative). The task ends when the probe drops.
+struct LagProbe {
+    /// The reader's position (file, end of the last event read), published per emitted event.
+    at: Arc<std::sync::Mutex<Option<(String, u64)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LagProbe {
+    fn spawn(opts: Opts) -> LagProbe {
+        let at: Arc<std::sync::Mutex<Option<(String, u64)>>> = Default::default();
+        let shared = at.clone();
+        let task = tokio::spawn(async move {
+            let mut conn: Option<Conn> = None;
+            loop {
+                tokio::time::sleep(LAG_EVERY).await;
+                let here = shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let Some((file, pos)) = here else { continue };
+                if conn.is_none() {
+                    match tokio::time::timeout(LAG_EVERY, Conn::new(opts.clone())).await {
+                        Ok(Ok(c)) => conn = Some(c),
+                        Ok(Err(e)) => {
+                            debug!(error = %e, "Lag probe: connecting failed.");
+                            continue;
+                        }
+                        Err(_) => continue,
+                    }
+                }
+                let Some(c) = conn.as_mut() else { continue };
+                match lag_bytes(c, &file, pos).await {
+                    Ok(bytes) => cdcflow_engine::metrics::Metrics::global().set_lag_bytes(bytes),
+                    Err(e) => {
+                        debug!(error = %e, "Lag probe: reading the binlog end failed.");
+                        conn = None;
+                    }
+                }
+            }
+        });
+        LagProbe { at, task }
+    }
+
+    fn publish(&self, file: &str, pos: u64) {
+        let mut g = self.at.lock().unwrap_or_else(|e| e.into_inner());
+        match g.as_mut() {
+            Some((f, p)) if f == file => *p = pos,
+            _ => *g = Some((file.to_string(), pos)),
+        }
+    }
+}
+
+impl Drop for LagProbe {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Bytes between `file:pos` and the server's binlog end (`SHOW BINARY LOGS` sizes when the
+/// files differ).
+async fn lag_bytes(conn: &mut Conn, file: &str, pos: u64) -> Result<u64, mysql_async::Error> {
+    let row: Option<mysql_async::Row> = match conn.query_first("SHOW MASTER STATUS").await {
+        Ok(r) => r,
+        Err(_) => conn.query_first("SHOW BINARY LOG STATUS").await?,
+    };
+    let Some(row) = row else { return Ok(0) };
+    let end_file: String = row.get(0).unwrap_or_default();
+    let end_pos: u64 = row.get(1).unwrap_or_default();
+    if end_file == file || file.is_empty() {
+        return Ok(end_pos.saturating_sub(pos));
+    }
+    let here = BinlogPosition::new(file, pos);
+    let end = BinlogPosition::new(end_file.clone(), end_pos);
+    if end < here {
+        return Ok(0);
+    }
+    let logs: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await?;
+    let mut bytes = end_pos;
+    for r in logs {
+        let name: String = r.get(0).unwrap_or_default();
+        let size: u64 = r.get(1).unwrap_or_default();
+        let p = BinlogPosition::new(name.clone(), 0);
+        if name == file {
+            bytes += size.saturating_sub(pos);
+        } else if p > here && name != end_file && p < end {
+            bytes += size;
+        }
+    }
+    Ok(bytes)
 }
 
 /// Finds the binlog file to start from for a timestamp: the newest file whose first event is

@@ -396,6 +396,9 @@ pub struct MySqlSource {
     /// Per snapshot table index: length of the finished chunk prefix, and finished chunks
     /// beyond it (id → upper bound), to move the table's resume point forward.
     chunk_progress: BTreeMap<usize, (u64, BTreeMap<u64, Option<KeyValue>>)>,
+    /// Per snapshot table index: chunks finished in this run, chunks known to exist (largest id
+    /// + 1), and whether the last chunk is known; for the snapshot progress metric.
+    chunk_counts: BTreeMap<usize, (u64, u64, bool)>,
 }
 
 impl std::fmt::Debug for MySqlSource {
@@ -491,6 +494,7 @@ impl MySqlSource {
             offset_json: SourceOffset::new(serde_json::Value::Null),
             summary: SnapshotSummary::default(),
             chunk_progress: BTreeMap::new(),
+            chunk_counts: BTreeMap::new(),
         };
 
         // A binlog-phase checkpoint: continue the binlog, whatever the startup mode.
@@ -605,6 +609,7 @@ impl MySqlSource {
         let mut o = BinlogOptions::new(c.server_id.0, start);
         o.stop_at = stop_at;
         o.heartbeat = c.heartbeat_interval;
+        o.connect_timeout = c.connect_timeout;
         o.first_seq = self.seq + 1;
         o.tinyint1_as_boolean = c.tinyint1_as_boolean;
         o.filter = c
@@ -650,6 +655,32 @@ impl MySqlSource {
             }
             _ => self.start_binlog(start, None, false).await,
         }
+    }
+
+    /// Reports a finished chunk to the snapshot progress metric. The total is exact once the
+    /// table's last chunk is known, else the larger of the chunks seen and the estimate from
+    /// the table's row estimate and the chunk size.
+    fn report_chunk(&mut self, mark: &ChunkMark) {
+        let t = mark.chunk.table;
+        let c = self.chunk_counts.entry(t).or_default();
+        c.0 += 1;
+        c.1 = c.1.max(mark.chunk.id + 1);
+        c.2 |= mark.chunk.last;
+        let (done, seen, last_known) = *c;
+        let table = &self.snapshot_tables[t];
+        let total = if last_known {
+            seen
+        } else {
+            let estimate = table
+                .estimated_rows
+                .div_ceil(self.config.chunk_size.max(1) as u64);
+            estimate.max(seen + 1)
+        };
+        cdcflow_engine::metrics::Metrics::global().snapshot_progress(
+            &table.id,
+            done,
+            total.max(done),
+        );
     }
 
     /// Moves a table's resume point to the end of its contiguous prefix of finished chunks
@@ -730,11 +761,18 @@ impl MySqlSource {
                         })));
                     }
                     Some(Ok(SnapshotEvent::ChunkDone(mark))) => {
+                        self.report_chunk(&mark);
                         self.advance_resume_point(&mark);
                         self.summary.marks.push(*mark);
                         self.refresh_offset();
                     }
                     Some(Ok(SnapshotEvent::TableDone { table, rows })) => {
+                        let done = self.chunk_counts.get(&table).map_or(0, |c| c.0);
+                        cdcflow_engine::metrics::Metrics::global().snapshot_progress(
+                            &self.snapshot_tables[table].id,
+                            done,
+                            done,
+                        );
                         let id = self.snapshot_tables[table].id.to_string();
                         tracing::debug!(table = %id, rows, "Snapshot table complete.");
                         self.offset.in_progress.remove(&id);

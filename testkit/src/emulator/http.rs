@@ -59,6 +59,11 @@ pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>, node: Node
                 continue;
             }
         };
+        if shared.is_down() {
+            tracing::debug!(%peer, "Emulator is down; closing the connection unanswered.");
+            drop(stream);
+            continue;
+        }
         let shared = shared.clone();
         conns.spawn(async move {
             let svc = service_fn(move |req| handle(shared.clone(), node, peer, req));
@@ -83,6 +88,10 @@ async fn handle(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Handled {
+    if shared.is_down() {
+        // A kept-alive connection of a client: close it like a node that went away.
+        return Err(Dropped("emulator is down"));
+    }
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     let label = header(req.headers(), "label").map(str::to_string);
@@ -620,6 +629,7 @@ async fn be_stream_load(
     let started = Instant::now();
     let mode = shared.cfg.mode;
     let be_addr = shared.be_addrs[be];
+    shared.wait_unstalled().await;
     if let Some(r) = pre_fault_except_hang(shared, FaultPoint::BeStreamLoad).await? {
         return Ok(r);
     }
@@ -911,6 +921,7 @@ async fn be_two_phase(
     req: Request<Incoming>,
     db: &str,
 ) -> Handled {
+    shared.wait_unstalled().await;
     if let Some(r) = pre_fault(shared, FaultPoint::TwoPhaseCommit).await? {
         return Ok(r);
     }
@@ -1275,6 +1286,7 @@ async fn starrocks_txn_exec(
     db: &str,
     table: &str,
 ) -> Handled {
+    shared.wait_unstalled().await;
     let h = req.headers().clone();
     if label.is_empty() {
         return Ok(txn_reply("INVALID_ARGUMENT", "empty label", &[]));

@@ -32,6 +32,10 @@
 //!   RUNNING / PRECOMMITTED / FINISHED / ABORTED).
 //! - Faults: [`Emulator::inject`]`(`[`FaultPoint`]`, `[`Fault`]`, times)`: HTTP 5xx, connection
 //!   reset, hang, `Publish Timeout`, reply lost after commit.
+//! - Switches: [`Emulator::set_down`] (a whole-cluster outage: every new FE/BE HTTP request and
+//!   every query-port connection is closed unanswered; data is kept) and
+//!   [`Emulator::set_stalled`] (BE stream loads, 2PC and transaction calls wait until released,
+//!   never timing out on the server side: a stalled sink for backpressure tests).
 //! - Observation: [`Emulator::requests`] (every request: node, path, label, auth, body,
 //!   status) and [`Emulator::counters`].
 //! - Timing knobs: [`EmulatorConfig::label_keep`], [`EmulatorConfig::precommit_timeout`],
@@ -64,10 +68,12 @@ pub mod state;
 pub mod types;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use model::KeysType;
@@ -280,6 +286,10 @@ struct Shared {
     state: Mutex<state::State>,
     fe_addr: SocketAddr,
     be_addrs: Vec<SocketAddr>,
+    /// [`Emulator::set_down`]: new requests and connections are closed unanswered.
+    down: AtomicBool,
+    /// [`Emulator::set_stalled`]: `true` while loads and transaction calls must wait.
+    stalled: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -287,6 +297,18 @@ impl Shared {
         let mut g = self.state.lock().unwrap_or_else(|p| p.into_inner());
         g.sweep(&self.cfg);
         g
+    }
+
+    /// Whether the emulated cluster is down (see [`Emulator::set_down`]).
+    fn is_down(&self) -> bool {
+        self.down.load(Ordering::SeqCst)
+    }
+
+    /// Waits while the emulator is stalled (see [`Emulator::set_stalled`]); no server-side timeout.
+    async fn wait_unstalled(&self) {
+        let mut rx = self.stalled.subscribe();
+        // `wait_for` fails only when the sender is gone, and `self` owns it.
+        let _ = rx.wait_for(|stalled| !*stalled).await;
     }
 }
 
@@ -335,6 +357,8 @@ impl Emulator {
             state: Mutex::new(state::State::new()),
             fe_addr,
             be_addrs,
+            down: AtomicBool::new(false),
+            stalled: watch::Sender::new(false),
         });
         let mut tasks = vec![tokio::spawn(http::serve(
             fe,
@@ -464,6 +488,29 @@ impl Emulator {
     /// Arms a fault for the next `times` requests at `point`.
     pub fn inject(&self, point: FaultPoint, fault: Fault, times: usize) {
         self.shared.lock().faults.push((point, fault, times));
+    }
+
+    /// Simulates a whole-cluster outage (FE, BEs and the query port) or ends it.
+    ///
+    /// While down, every new FE/BE HTTP request — on a new or a kept-alive connection — and every
+    /// new query-port connection is accepted and closed at once without an answer, so clients see
+    /// a connection closed before any reply (as with a crashed or restarting node). Requests
+    /// already being handled finish normally. Tables, rows and labels are kept: after
+    /// `set_down(false)` everything works as before.
+    pub fn set_down(&self, down: bool) {
+        tracing::info!(down, "Emulator outage switch set.");
+        self.shared.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Stalls or releases BE stream loads, Doris 2PC calls and StarRocks transaction calls.
+    ///
+    /// While stalled, such requests wait before doing anything (nothing is read, loaded or
+    /// committed) for as long as the stall lasts — the server never times them out; on release
+    /// they proceed normally. FE redirects, `get_load_state` and SQL are not stalled. A client
+    /// that gives up meanwhile leaves nothing behind. Meant for "stalled sink" backpressure tests.
+    pub fn set_stalled(&self, stalled: bool) {
+        tracing::info!(stalled, "Emulator stall switch set.");
+        self.shared.stalled.send_replace(stalled);
     }
 
     /// Makes `label` in `db` look held by a transaction in `state` (for `Label Already Exists`

@@ -43,6 +43,11 @@ pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
+        if shared.is_down() {
+            tracing::debug!(%peer, "Emulator is down; closing the query connection unanswered.");
+            drop(stream);
+            continue;
+        }
         conn_id = conn_id.wrapping_add(1);
         let shared = shared.clone();
         let id = conn_id;
@@ -233,6 +238,10 @@ impl Session {
                 Ok(p) => p,
                 Err(_) => return Ok(()),
             };
+            if self.shared.is_down() {
+                // An open session of a client: drop it like a server that went away.
+                return Ok(());
+            }
             let Some((&cmd, rest)) = pkt.split_first() else {
                 continue;
             };

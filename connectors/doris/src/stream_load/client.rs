@@ -24,6 +24,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use bytes::Bytes;
 use cdcflow_engine::config::Secret;
+use cdcflow_engine::metrics::Metrics;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{
     AUTHORIZATION, CONTENT_TYPE, EXPECT, HeaderMap, HeaderName, HeaderValue, LOCATION,
@@ -360,6 +361,7 @@ impl StreamLoadClient {
         let mut last = None;
         for attempt in 0..=self.inner.cfg.max_retries {
             if attempt > 0 {
+                Metrics::global().retry("sink");
                 tokio::time::sleep(self.backoff(attempt - 1)).await;
             }
             match self.load_once(req, &path, &headers).await {
@@ -565,6 +567,7 @@ impl StreamLoadClient {
         let mut last = None;
         for attempt in 0..=self.inner.cfg.max_retries {
             if attempt > 0 {
+                Metrics::global().retry("sink");
                 tokio::time::sleep(self.backoff(attempt - 1)).await;
             }
             let url = format!(
@@ -653,6 +656,7 @@ impl StreamLoadClient {
         let mut last = None;
         for attempt in 0..=self.inner.cfg.max_retries {
             if attempt > 0 {
+                Metrics::global().retry("sink");
                 tokio::time::sleep(self.backoff(attempt - 1)).await;
             }
             let url = format!("{}/api/transaction/{}", self.pick_fe(), op.word());

@@ -126,6 +126,15 @@ pub fn is_permanent_failure(message: &str) -> bool {
         "can't be set at the same time",
         "not support delete on clause",
         "excepted delete on clause",
+        // Data quality and schema mismatch (the table does not match the rows we send).
+        "data_quality_error",
+        "unknown column",
+        "has no default value",
+        "need to upgrade table to support batch delete",
+        "need to specify the sequence column",
+        "no sequence column in the table",
+        "table support partial update",
+        "is not nullable",
     ];
     let m = message.to_ascii_lowercase();
     PATTERNS.iter().any(|p| m.contains(p))

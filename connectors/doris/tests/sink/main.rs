@@ -6,6 +6,7 @@ mod common;
 mod doris;
 mod exactly_once;
 mod factory;
+mod resilience;
 mod retry;
 mod schema_change;
 mod starrocks;

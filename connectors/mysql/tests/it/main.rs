@@ -5,5 +5,6 @@ mod checks;
 mod chunking;
 mod common;
 mod prop;
+mod reconnect;
 mod snapshot_types;
 mod source;
