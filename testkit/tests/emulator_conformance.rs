@@ -2172,11 +2172,19 @@ mod switches {
         h.emu.set_down(false);
         let (_, ok) = be_load(&h, "after", ROW2, &[]).await;
         assert_eq!(s(&ok, "Status"), "Success", "{ok}");
-        let json = h.load("t", &[("label", "after_fe")], "3\tc\t3\t\\N\n").await;
-        assert_eq!(s(&json, "Status"), "Success", "FE redirect works again: {json}");
+        let json = h
+            .load("t", &[("label", "after_fe")], "3\tc\t3\t\\N\n")
+            .await;
+        assert_eq!(
+            s(&json, "Status"),
+            "Success",
+            "FE redirect works again: {json}"
+        );
         assert_eq!(s(&h.load_state("before").await, "data"), "VISIBLE");
         let mut conn = query_conn(&h.emu).await.expect("query port up again");
-        conn.query_drop("SELECT 1").await.expect("query works again");
+        conn.query_drop("SELECT 1")
+            .await
+            .expect("query works again");
         assert_eq!(h.ids(), vec![1, 2, 3]);
     }
 
@@ -2237,7 +2245,10 @@ mod switches {
         h.emu.set_stalled(false);
         let (_, json) = load.await;
         assert_eq!(s(&json, "Status"), "Success", "{json}");
-        assert_eq!(h.emu.label_state(DB, "stalled"), Some(TxnState::Precommitted));
+        assert_eq!(
+            h.emu.label_state(DB, "stalled"),
+            Some(TxnState::Precommitted)
+        );
 
         h.emu.set_stalled(true);
         let url = format!("{}/api/{DB}/_stream_load_2pc", h.be());

@@ -261,7 +261,9 @@ mod tests {
     }
 
     async fn emulator() -> Emulator {
-        let emu = Emulator::start(EmulatorConfig::doris()).await.expect("emulator starts");
+        let emu = Emulator::start(EmulatorConfig::doris())
+            .await
+            .expect("emulator starts");
         emu.create_table_sql(
             "db",
             "CREATE TABLE t (id INT NOT NULL, v STRING NOT NULL) UNIQUE KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 1",
@@ -332,7 +334,10 @@ mod tests {
             .load(&request("{\"id\":1,\"v\":\"a\"}\n", &[]))
             .await
             .expect_err("timeout");
-        assert!(matches!(&e, SinkError::Http { source, .. } if source.is_timeout()), "{e}");
+        assert!(
+            matches!(&e, SinkError::Http { source, .. } if source.is_timeout()),
+            "{e}"
+        );
         assert_class(e, ErrorDomain::External, "timeout");
         holder.abort();
 
@@ -386,7 +391,8 @@ mod tests {
 
     #[test]
     fn publish_timeout_that_outlives_the_retries_stays_retryable() {
-        let msg = "transaction [42] commit successfully, BUT publish timeout, data will be visible later";
+        let msg =
+            "transaction [42] commit successfully, BUT publish timeout, data will be visible later";
         assert!(!is_permanent_failure(msg));
         let e = SinkError::Txn {
             op: "commit",

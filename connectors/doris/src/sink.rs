@@ -1292,6 +1292,8 @@ async fn wait_alter(sink: &mut StreamLoadSink, db: &str, table: &str) -> Result<
     loop {
         let v = match sink.run_ddl(db, &stmt).await {
             Ok(v) => v,
+            // An unreachable server says nothing about the job: fail (retryably), never assume.
+            Err(e) if e.domain() == ErrorDomain::External => return Err(e),
             Err(e) => {
                 debug!(db, table, error = %e, "Cannot poll ALTER jobs; assuming done.");
                 return Ok(());
