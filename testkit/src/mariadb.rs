@@ -683,9 +683,11 @@ mod tests {
     #[tokio::test]
     async fn restart_keeps_port_and_data_and_closes_connections() {
         let db = MariaDb::start().await.expect("start MariaDB");
-        db.exec("CREATE DATABASE r; CREATE TABLE r.t (id INT PRIMARY KEY); INSERT INTO r.t VALUES (1)")
-            .await
-            .expect("setup");
+        db.exec(
+            "CREATE DATABASE r; CREATE TABLE r.t (id INT PRIMARY KEY); INSERT INTO r.t VALUES (1)",
+        )
+        .await
+        .expect("setup");
         let mut held = db.conn().await.expect("connect");
         let port = db.port();
         db.restart().await.expect("restart");

@@ -7,8 +7,12 @@
 //!     ▼
 //!  mysql_async BinlogStream ──events──▶ ROTATE / FDE / TABLE_MAP / QUERY / XID / GTID / rows
 //!     rows events of captured tables ─▶ RowDecoder ─▶ per-table TableBatchBuilder
-//!     transaction end (XID, COMMIT, DDL) ─▶ ChangeEvent::Data (last batch carries the offset)
-//!                                          or ChangeEvent::Progress when no captured rows
+//!        (accumulating across transactions) ─▶ flushed, all tables together, when a builder is
+//!        full, `linger` passed, the stream is idle, at DDL, or at `stop_at`
+//!        ─▶ ChangeEvent::Data (the last batch of committed rows carries the offset)
+//!     commit with nothing buffered ─▶ ChangeEvent::Progress (rate-limited without captured rows)
+//!     connection lost ─▶ reconnect with backoff at `resume`, skipping rows events already emitted
+//!     side task every 2 s ─▶ Metrics::set_lag_bytes (server end − our position)
 //!     DDL of captured tables ─▶ catalog re-read ─▶ ChangeEvent::SchemaChange / CreateTable
 //!     heartbeat ─▶ ChangeEvent::Progress (rate-limited)
 //! ```
@@ -22,10 +26,19 @@
 //!
 //! Invariants:
 //! - A batch holds rows of one table at one schema version; rows of one table keep binlog order.
-//!   Several tables of one transaction accumulate in separate builders, flushed at commit (or when
-//!   a builder reaches [`BinlogOptions::max_batch_rows`] / `max_batch_bytes`).
-//! - `offset` is set only on the last event emitted for a transaction: resuming there replays no
-//!   committed transaction twice and skips none.
+//!   Rows of many small transactions accumulate per table (micro-batching) and are flushed
+//!   together when a builder reaches [`BinlogOptions::max_batch_rows`] / `max_batch_bytes`,
+//!   [`BinlogOptions::linger`] after the first buffered row, when no event is ready (idle), before
+//!   a schema change, or at `stop_at`. With `coalesce: false` every rows event is its own batch.
+//! - `offset` is set only on the last batch of rows of committed transactions (the offset of the
+//!   last commit): resuming there replays no committed transaction twice and skips none. Rows of
+//!   a transaction still open at a flush follow in batches without an offset.
+//! - Reconnect: only connection-level errors (I/O, closed stream, server shutdown/killed, no
+//!   heartbeat for 3 periods) reconnect, with backoff 0.5 s doubling to 10 s, for at most
+//!   [`BinlogOptions::reconnect_timeout`] (default 5 min). Unflushed rows are discarded; the
+//!   stream restarts at `resume`, the last commit at or before the first rows event not yet
+//!   emitted, and rows events up to the last one emitted (`emitted_upto`, by position and index)
+//!   are skipped: no row is emitted twice or lost. Every emitted offset is at or before `resume`.
 //! - Nothing is dropped silently: MariaDB compressed rows events are inflated; unknown rows-event
 //!   kinds, INCIDENT events, checksum mismatches and corrupt events are errors with the position.
 //! - The schema of a captured table comes from the catalog (`information_schema`), re-read after
@@ -710,7 +723,6 @@ async fn open_stream(
         start_text,
         skip_before_secs,
     })
-
 }
 
 /// Minimum time between two Progress events emitted for commits without captured rows.
@@ -850,8 +862,7 @@ impl BinlogReader {
                             continue;
                         }
                         None => {
-                            match tokio::time::timeout(left, next_guarded(&mut self.stream)).await
-                            {
+                            match tokio::time::timeout(left, next_guarded(&mut self.stream)).await {
                                 Ok(r) => r,
                                 Err(_) => {
                                     self.flush_all(false)?;
@@ -986,7 +997,10 @@ impl BinlogReader {
                     info!(attempt, resume = %resume, "Binlog stream reconnected.");
                     return Ok(());
                 }
-                Err(e) if e.is_connection_lost() && began.elapsed() < self.options.reconnect_timeout => {
+                Err(e)
+                    if e.is_connection_lost()
+                        && began.elapsed() < self.options.reconnect_timeout =>
+                {
                     warn!(attempt, error = %e, next_in = ?(delay * 2).min(RECONNECT_MAX_DELAY), "Reconnecting the binlog stream failed; retrying.");
                 }
                 Err(e) => {

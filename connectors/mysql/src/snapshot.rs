@@ -198,13 +198,19 @@ pub struct SnapshotOptions {
 }
 
 /// Where a partly read table continues after a restart: every row with `key < from` (and every
-/// NULL key) was emitted before.
+/// NULL key) was emitted before, and so was every chunk in `done`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResumePoint {
     /// The chunk-key column the table was split on (the resume is ignored if it changed).
     pub key_column: String,
-    /// The first key value not yet known to be emitted.
-    pub from: KeyValue,
+    /// The first key value not yet known to be emitted (`None`: the table's start).
+    #[serde(default)]
+    pub from: Option<KeyValue>,
+    /// Chunks above `from` that finished out of order (readers run in parallel), with their
+    /// watermarks. A restart reads around them (integer keys) and keeps their marks for the
+    /// watermark rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub done: Vec<ChunkMark>,
 }
 
 impl Default for SnapshotOptions {
@@ -567,6 +573,7 @@ impl Splitter {
                 next_id: 0,
                 progress,
                 pending: None,
+                holes: Vec::new(),
             };
             match key {
                 None => {
@@ -574,12 +581,15 @@ impl Splitter {
                     sink.push(None, None).await?;
                 }
                 Some(k) => {
-                    let resume = self
+                    let point = self
                         .opts
                         .resume
                         .get(&table.id.to_string())
-                        .filter(|r| r.key_column.eq_ignore_ascii_case(&table.columns[k].name))
-                        .map(|r| r.from.clone());
+                        .filter(|r| r.key_column.eq_ignore_ascii_case(&table.columns[k].name));
+                    let resume = point.and_then(|r| r.from.clone());
+                    if table.columns[k].kind.is_integer() {
+                        sink.holes = point.map(|r| holes(&r.done)).unwrap_or_default();
+                    }
                     if let Some(from) = &resume {
                         tracing::info!(table = %table.id, from = ?from, "Resuming the snapshot of a partly read table.");
                     }
@@ -710,6 +720,24 @@ impl Splitter {
     }
 }
 
+/// Integer key ranges `[lo, hi)` of chunks finished before a restart (`None`: open end), in
+/// key order; empty when a bound is not an integer (those chunks are read again).
+fn holes(done: &[ChunkMark]) -> Vec<(Option<i128>, Option<i128>)> {
+    let mut out = Vec::with_capacity(done.len());
+    for m in done {
+        let bound = |b: &Option<KeyValue>| match b {
+            None => Some(None),
+            Some(v) => v.as_i128().map(Some),
+        };
+        match (bound(&m.chunk.lo), bound(&m.chunk.hi)) {
+            (Some(lo), Some(hi)) => out.push((lo, hi)),
+            _ => return Vec::new(),
+        }
+    }
+    out.sort_by_key(|h| h.0.unwrap_or(i128::MIN));
+    out
+}
+
 /// Numbers chunks and marks the last one of a table (sent one step behind).
 struct ChunkSink<'a> {
     tx: &'a mpsc::Sender<Chunk>,
@@ -718,10 +746,51 @@ struct ChunkSink<'a> {
     next_id: u64,
     progress: &'a Progress,
     pending: Option<Chunk>,
+    /// Key ranges finished before a restart: chunks are cut around them.
+    holes: Vec<(Option<i128>, Option<i128>)>,
 }
 
 impl ChunkSink<'_> {
+    /// Plans the chunk `[lo, hi)` minus the finished ranges (`holes`).
     async fn push(&mut self, lo: Option<KeyValue>, hi: Option<KeyValue>) -> Result<()> {
+        if self.holes.is_empty() {
+            return self.push_range(lo, hi).await;
+        }
+        let (Some(lo_i), Some(hi_i)) = (
+            lo.as_ref().map_or(Some(None), |v| v.as_i128().map(Some)),
+            hi.as_ref().map_or(Some(None), |v| v.as_i128().map(Some)),
+        ) else {
+            return self.push_range(lo, hi).await;
+        };
+        // Whether a start below the chunk's end remains (an open end is +inf).
+        let before_end = |c: i128| hi_i.is_none_or(|e| c < e);
+        let mut cur = (lo, lo_i);
+        for (h_lo, h_hi) in self.holes.clone() {
+            // Hole entirely below the current start, or at/after the chunk's end: not in the way.
+            if h_hi.is_some_and(|h| cur.1.is_some_and(|c| h <= c)) {
+                continue;
+            }
+            if let (Some(h), Some(e)) = (h_lo, hi_i)
+                && h >= e
+            {
+                break;
+            }
+            if h_lo.is_some_and(|h| cur.1.is_none_or(|c| c < h)) {
+                self.push_range(cur.0.clone(), h_lo.map(KeyValue::from_i128))
+                    .await?;
+            }
+            let Some(h_hi) = h_hi else {
+                return Ok(()); // the rest of the table is finished
+            };
+            cur = (Some(KeyValue::from_i128(h_hi)), Some(h_hi));
+            if !before_end(h_hi) {
+                return Ok(());
+            }
+        }
+        self.push_range(cur.0, hi).await
+    }
+
+    async fn push_range(&mut self, lo: Option<KeyValue>, hi: Option<KeyValue>) -> Result<()> {
         let chunk = Chunk {
             table: self.table,
             id: self.next_id,
@@ -738,6 +807,11 @@ impl ChunkSink<'_> {
     }
 
     async fn finish(&mut self) -> Result<()> {
+        if self.pending.is_none() && self.next_id == 0 && !self.holes.is_empty() {
+            // Everything left was finished before a restart: an empty chunk ends the table.
+            self.push_range(Some(KeyValue::Int(0)), Some(KeyValue::Int(0)))
+                .await?;
+        }
         if let Some(mut last) = self.pending.take() {
             last.last = true;
             // Count the chunk before declaring the split finished, so no reader sees "0 left and

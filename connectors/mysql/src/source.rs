@@ -12,11 +12,12 @@
 //!
 //! **Offsets.** During the snapshot every batch carries
 //! `{"phase": "snapshot", "done_tables": ["db.t", …], "binlog_start": {file, pos, gtid},
-//! "in_progress": {"db.u": {"key_column": "id", "from": {"int": 5001}}}}`: a restart skips the
-//! finished tables, continues a partly read table at the end of its contiguous prefix of finished
-//! chunks (`from`; chunks finished beyond a gap are read again — sinks upsert by key, so re-sent
-//! rows do not duplicate), reads the other tables from the start, and later starts the binlog no
-//! later than `binlog_start`. Chunk watermarks from before the restart are not kept, so the
+//! "in_progress": {"db.u": {"key_column": "id", "from": {"int": 5001}, "done": [chunk marks]}}}`:
+//! a restart skips the finished tables, continues a partly read table at the end of its
+//! contiguous prefix of finished chunks (`from`), reads around the chunks finished out of order
+//! beyond it (`done`, integer chunk keys; other keys read them again — sinks upsert by key), reads
+//! the other tables from the start, and later starts the binlog no later than `binlog_start`. The
+//! `done` chunks keep their watermarks for the hand-off; those of the prefix are not kept, so the
 //! binlog window of those chunks is replayed (converges on upsert sinks).
 //! Once in the binlog phase, offsets are the binlog reader's own JSON (no `phase` key; see
 //! `position.rs`).
@@ -395,7 +396,10 @@ pub struct MySqlSource {
     summary: SnapshotSummary,
     /// Per snapshot table index: length of the finished chunk prefix, and finished chunks
     /// beyond it (id → upper bound), to move the table's resume point forward.
-    chunk_progress: BTreeMap<usize, (u64, BTreeMap<u64, Option<KeyValue>>)>,
+    chunk_progress: BTreeMap<usize, (u64, BTreeMap<u64, ChunkMark>)>,
+    /// Per table (`db.table`): chunks finished out of order before a restart (from the resume
+    /// offset), kept in the offset until the finished prefix passes them.
+    restored_done: BTreeMap<String, Vec<ChunkMark>>,
     /// Per snapshot table index: chunks finished in this run, chunks known to exist (largest id
     /// + 1), and whether the last chunk is known; for the snapshot progress metric.
     chunk_counts: BTreeMap<usize, (u64, u64, bool)>,
@@ -494,6 +498,7 @@ impl MySqlSource {
             offset_json: SourceOffset::new(serde_json::Value::Null),
             summary: SnapshotSummary::default(),
             chunk_progress: BTreeMap::new(),
+            restored_done: BTreeMap::new(),
             chunk_counts: BTreeMap::new(),
         };
 
@@ -521,6 +526,12 @@ impl MySqlSource {
                 }
                 let _ = conn.disconnect().await;
                 if let Some(r) = resume_snapshot {
+                    // Chunks finished out of order are not read again; their watermarks still
+                    // apply to the binlog events of their keys.
+                    for (table, point) in &r.in_progress {
+                        src.summary.marks.extend(point.done.iter().cloned());
+                        src.restored_done.insert(table.clone(), point.done.clone());
+                    }
                     src.offset = r;
                 }
                 let done = &src.offset.done_tables;
@@ -684,26 +695,48 @@ impl MySqlSource {
     }
 
     /// Moves a table's resume point to the end of its contiguous prefix of finished chunks
-    /// (chunks finish out of order across readers; a gap holds the point back).
+    /// (chunks finish out of order across readers) and records the chunks finished beyond it,
+    /// so a restart reads neither again.
     fn advance_resume_point(&mut self, mark: &ChunkMark) {
         let Some(key) = mark.chunk.key_column else {
             return;
         };
         let table = &self.snapshot_tables[mark.chunk.table];
+        let id = table.id.to_string();
         let (prefix, done) = self.chunk_progress.entry(mark.chunk.table).or_default();
-        done.insert(mark.chunk.id, mark.chunk.hi.clone());
+        done.insert(mark.chunk.id, mark.clone());
         let mut from = None;
-        while let Some(hi) = done.remove(prefix) {
+        while let Some(m) = done.remove(prefix) {
             *prefix += 1;
-            from = hi.or(from);
+            from = m.chunk.hi.or(from);
         }
-        if let Some(from) = from {
-            let point = ResumePoint {
+        let beyond: Vec<ChunkMark> = done.values().cloned().collect();
+        let point = self
+            .offset
+            .in_progress
+            .entry(id.clone())
+            .or_insert_with(|| ResumePoint {
                 key_column: table.columns[key].name.clone(),
-                from,
-            };
-            self.offset.in_progress.insert(table.id.to_string(), point);
+                from: None,
+                done: Vec::new(),
+            });
+        if from.is_some() {
+            point.from = from;
         }
+        let start = point.from.as_ref().and_then(KeyValue::as_i128);
+        let restored = self.restored_done.get(&id).into_iter().flatten();
+        point.done = restored
+            .filter(|m| {
+                let lo = m.chunk.lo.as_ref().and_then(KeyValue::as_i128);
+                match (start, lo) {
+                    (Some(s), Some(lo)) => lo >= s,
+                    (Some(_), None) => false,
+                    (None, _) => true,
+                }
+            })
+            .cloned()
+            .chain(beyond)
+            .collect();
     }
 
     async fn step(&mut self) -> Result<Option<ChangeEvent>> {
