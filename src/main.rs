@@ -123,15 +123,17 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let metrics_addr =
-                match observe::metrics_address(metrics_addr.as_deref(), &v.def, metrics_allow_remote)
-                {
-                    Ok(a) => a,
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return ExitCode::from(2);
-                    }
-                };
+            let metrics_addr = match observe::metrics_address(
+                metrics_addr.as_deref(),
+                &v.def,
+                metrics_allow_remote,
+            ) {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let flags = RunFlags {
                 from_scratch,
                 checkpoint_dir,

@@ -363,7 +363,7 @@ impl Metrics {
             s.seconds
                 .encode(o, "cdcflow_load_seconds", &table_label(t))?;
         }
-        let load_counters: [(&str, &str, fn(&LoadStats) -> &AtomicU64); 3] = [
+        let load_counters: [(&str, &str, PickCounter); 3] = [
             (
                 "cdcflow_loaded_rows_total",
                 "Rows in successful loads, per sink table.",
@@ -463,6 +463,9 @@ impl Default for LoadStats {
         }
     }
 }
+
+/// Selects one of a [`LoadStats`]' counters, to encode them in one loop.
+type PickCounter = fn(&LoadStats) -> &AtomicU64;
 
 /// Per source table: snapshot chunks done and planned.
 #[derive(Debug, Default)]

@@ -436,7 +436,13 @@ impl SinkLoop<'_> {
                         Ok(())
                     }
                 }
-                Step::Tick => self.sink.tick().await,
+                Step::Tick => {
+                    if self.queue.is_drained() {
+                        // Caught up: nothing waits between source and sink.
+                        Metrics::global().set_lag_seconds(0.0);
+                    }
+                    self.sink.tick().await
+                }
                 Step::Progress => {
                     let (t0, r0) = last_report;
                     let n = rows_in.load(Ordering::Relaxed);
