@@ -408,10 +408,12 @@ impl SinkLoop<'_> {
             let step = tokio::select! {
                 biased;
                 _ = shutdown.cancelled(), if !stopping => Step::Stop,
-                n = self.queue.next() => Step::Item(n?),
+                // Timers before the queue: under sustained load the queue is always ready, and
+                // the interval must still be honoured.
                 _ = ckpt.tick() => Step::CheckpointDue,
                 _ = tick.tick() => Step::Tick,
                 _ = progress.tick() => Step::Progress,
+                n = self.queue.next() => Step::Item(n?),
             };
             let r = match step {
                 Step::Stop => {
