@@ -212,7 +212,8 @@ fn expr(i: usize, name: &str, ty: &str, e: &str) -> String {
     }
 }
 
-/// `INSERT INTO db.wide50 SELECT … FROM db.seq_lo_to_hi`: rows `lo..=hi` as one statement.
+/// `INSERT INTO db.wide50 SELECT … FROM db.seq_lo_to_hi`: rows `lo..=hi` as one statement
+/// (`seq` cast to signed, so expressions may go negative).
 pub fn fill_sql(db: &str, lo: u64, hi: u64) -> String {
     let exprs: Vec<String> = COLUMNS
         .iter()
@@ -220,7 +221,7 @@ pub fn fill_sql(db: &str, lo: u64, hi: u64) -> String {
         .map(|(i, (n, t, e))| expr(i, n, t, e))
         .collect();
     format!(
-        "INSERT INTO {db}.wide50 SELECT {} FROM {db}.seq_{lo}_to_{hi}",
+        "INSERT INTO {db}.wide50 SELECT {} FROM (SELECT CAST(seq AS SIGNED) AS seq FROM {db}.seq_{lo}_to_{hi}) s",
         exprs.join(", ")
     )
 }
