@@ -60,8 +60,6 @@ pub struct DdlOptions {
     pub num_buckets: Option<u32>,
     /// StarRocks `unicode-char.max-bytes` (Doris always uses 4).
     pub char_bytes: u32,
-    /// Doris: give UNIQUE tables a hidden BIGINT sequence column (see the sink docs).
-    pub doris_sequence: bool,
     /// StarRocks ALTER job timeout in seconds (`table.schema-change.timeout`).
     pub schema_change_timeout_s: u64,
 }
@@ -294,7 +292,7 @@ pub fn create_table(
         None => keys.iter().map(|c| quote_ident(&c.name)).collect(),
     };
     let key_list = key_names.join(", ");
-    let mut props: Vec<(String, String)> = opts.properties.clone();
+    let props: Vec<(String, String)> = opts.properties.clone();
     let mut sql = format!(
         "CREATE TABLE IF NOT EXISTS {} (\n  {}\n)",
         qualified(db, table),
@@ -310,12 +308,9 @@ pub fn create_table(
             sql.push_str(&format!("\n{model}({key_list})"));
             sql.push_str(&comment_clause(schema.comment.as_deref()));
             sql.push_str(&format!("\nDISTRIBUTED BY HASH({key_list}) BUCKETS AUTO"));
-            if opts.doris_sequence
-                && dup_key.is_none()
-                && !props.iter().any(|(k, _)| k.starts_with("function_column."))
-            {
-                props.push(("function_column.sequence_type".into(), "BIGINT".into()));
-            }
+            // No hidden sequence column: loads of a table run in source order, so "the later
+            // load wins" is already right, and a sequence made up by the sink would lose on
+            // replay after a restart (see the sink docs).
         }
         System::StarRocks => {
             sql.push_str(&format!("\nPRIMARY KEY ({key_list})"));
@@ -559,14 +554,13 @@ mod tests {
         );
         let o = DdlOptions {
             properties: vec![("replication_num".into(), "1".into())],
-            doris_sequence: true,
             char_bytes: 3,
             ..DdlOptions::default()
         };
         let d = create_table(System::Doris, "db", "t", &s, &o).unwrap();
         assert_eq!(
             d,
-            "CREATE TABLE IF NOT EXISTS `db`.`t` (\n  `id` BIGINT,\n  `name` VARCHAR(40) DEFAULT 'flink',\n  `ts` DATETIMEV2(0) DEFAULT '1970-01-01 00:00:00'\n)\nUNIQUE KEY(`id`) COMMENT 'orders'\nDISTRIBUTED BY HASH(`id`) BUCKETS AUTO\nPROPERTIES ('replication_num' = '1', 'function_column.sequence_type' = 'BIGINT')"
+            "CREATE TABLE IF NOT EXISTS `db`.`t` (\n  `id` BIGINT,\n  `name` VARCHAR(40) DEFAULT 'flink',\n  `ts` DATETIMEV2(0) DEFAULT '1970-01-01 00:00:00'\n)\nUNIQUE KEY(`id`) COMMENT 'orders'\nDISTRIBUTED BY HASH(`id`) BUCKETS AUTO\nPROPERTIES ('replication_num' = '1')"
         );
         let r = create_table(System::StarRocks, "db", "t", &s, &o).unwrap();
         assert!(r.contains("`id` BIGINT NOT NULL"), "{r}");

@@ -1,7 +1,7 @@
 //! Change batches → Stream Load bodies: JSON lines, CSV and Arrow IPC, one encoder per column.
 //!
 //! ```text
-//!  ChangeBatch ──select_rows()──▶ Selection (row ids, delete flags, sequence values)
+//!  ChangeBatch ──select_rows_keyed()──▶ Selection (row ids, delete flags)
 //!      │                                   │
 //!      └──── per column: make_cell_encoder(DataType)  (dispatch once per column per batch)
 //!                      │
@@ -30,9 +30,10 @@ use std::io::Write;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayAccessor, ArrayRef, AsArray, BooleanArray, Int8Array, Int64Array, RecordBatch,
-    UInt32Array,
+    Array, ArrayAccessor, ArrayRef, AsArray, BooleanArray, DynComparator, Int8Array, Int64Array,
+    RecordBatch, UInt32Array, make_comparator,
 };
+use arrow::compute::SortOptions;
 use arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Decimal256Type, DurationMicrosecondType, Field,
     Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, Schema, TimeUnit,
@@ -208,8 +209,27 @@ impl Selection {
 }
 
 /// Picks the rows of a batch to load according to their op; unknown op codes are an error.
+/// Without key columns a key change cannot be seen: see [`select_rows_keyed`].
 pub fn select_rows(
     ops: &Int8Array,
+    policy: RowPolicy,
+    table: &str,
+) -> Result<Selection, SinkError> {
+    select_rows_keyed(ops, &[], policy, table)
+}
+
+/// Picks the rows of a batch to load, turning the `-U` of a key-changing update into a delete.
+///
+/// With `ignore_update_before`, a `-U` row is normally skipped (its `+U` upserts the same key).
+/// When the `+U` that directly follows it has different values in `keys` (the primary-key
+/// columns), the update moved the row to a new key and the old key must go: the `-U` is then
+/// a delete (as Flink's MySQL source emits a delete + insert for a key change). A `-U` that is
+/// not followed by a `+U` in this batch is a delete too (deleting then upserting the same key
+/// converges to the same state). Keys are compared per column with Arrow comparators built
+/// once per batch, and only when the batch has `-U` rows.
+pub fn select_rows_keyed(
+    ops: &Int8Array,
+    keys: &[&dyn Array],
     policy: RowPolicy,
     table: &str,
 ) -> Result<Selection, SinkError> {
@@ -217,10 +237,36 @@ pub fn select_rows(
         rows: Vec::with_capacity(ops.len()),
         deletes: Vec::with_capacity(ops.len()),
     };
-    for (i, v) in ops.values().iter().enumerate() {
+    let values = ops.values();
+    // Built lazily at the first `-U` worth checking; `None` inside: no usable comparator (an
+    // unsupported key type), so every `-U` is taken as a key change (a safe delete).
+    let mut comparators: Option<Option<Vec<DynComparator>>> = None;
+    for (i, v) in values.iter().enumerate() {
         let del = match Op::from_i8(*v) {
             Some(Op::Insert) | Some(Op::UpdateAfter) => false,
-            Some(Op::UpdateBefore) if policy.ignore_update_before => continue,
+            Some(Op::UpdateBefore) if policy.ignore_update_before => {
+                if !policy.deletes || keys.is_empty() {
+                    continue;
+                }
+                let next_is_after = values
+                    .get(i + 1)
+                    .is_some_and(|n| Op::from_i8(*n) == Some(Op::UpdateAfter));
+                if next_is_after {
+                    let cmps = comparators.get_or_insert_with(|| {
+                        keys.iter()
+                            .map(|k| make_comparator(*k, *k, SortOptions::default()))
+                            .collect::<Result<Vec<_>, _>>()
+                            .ok()
+                    });
+                    let same_key = cmps
+                        .as_ref()
+                        .is_some_and(|c| c.iter().all(|f| f(i, i + 1).is_eq()));
+                    if same_key {
+                        continue;
+                    }
+                }
+                true
+            }
             Some(Op::UpdateBefore) | Some(Op::Delete) => {
                 if !policy.deletes {
                     continue;
@@ -1228,6 +1274,38 @@ mod tests {
         for l in &lines {
             serde_json::from_str::<serde_json::Value>(l).expect("every line is valid JSON");
         }
+    }
+
+    #[test]
+    fn key_changing_update_before_is_a_delete() {
+        // -U/+U pairs: same key (skipped), key 1 -> 5 (delete), key (2,"a") -> (2,"b")
+        // (second key column changed: delete), then a -U at the end with no +U (delete).
+        let ops = Int8Array::from(vec![1, 2, 1, 2, 1, 2, 0, 1]);
+        let k1 = Int64Array::from(vec![1, 1, 1, 5, 2, 2, 7, 9]);
+        let k2 = arrow::array::StringArray::from(vec!["x", "x", "x", "x", "a", "b", "z", "q"]);
+        let keys: [&dyn Array; 2] = [&k1, &k2];
+        let p = RowPolicy {
+            ignore_update_before: true,
+            deletes: true,
+        };
+        let s = select_rows_keyed(&ops, &keys, p, "t").unwrap();
+        assert_eq!(s.rows, vec![1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(
+            s.deletes,
+            vec![false, true, false, true, false, false, true]
+        );
+        // Without deletes (duplicate-key tables) nothing changes.
+        let s = select_rows_keyed(
+            &ops,
+            &keys,
+            RowPolicy {
+                ignore_update_before: true,
+                deletes: false,
+            },
+            "t",
+        )
+        .unwrap();
+        assert_eq!(s.rows, vec![1, 3, 5, 6]);
     }
 
     #[test]

@@ -270,7 +270,6 @@ impl ValidatedStarRocks {
         s.ddl.properties = c.table_create_properties.clone();
         s.ddl.num_buckets = c.num_buckets;
         s.ddl.char_bytes = c.unicode_char_max_bytes;
-        s.ddl.doris_sequence = false;
         s.exactly_once = c.exactly_once;
         s.ddl.schema_change_timeout_s = c.schema_change_timeout.as_secs();
         s.load_timeout_s = timeout_header(&c.properties);

@@ -17,15 +17,22 @@
 //! Change semantics:
 //! - Unique-key (Doris) / primary-key (StarRocks) tables get upserts; deletes carry
 //!   `__DORIS_DELETE_SIGN__` = 1 (via `hidden_columns`) or `__op` = 1. `-U` rows are skipped unless
-//!   `sink.ignore.update-before` is false (then they are deletes, as in Flink).
+//!   `sink.ignore.update-before` is false (then they are deletes, as in Flink) — except when the
+//!   update changed the primary key: then the `-U` is a delete of the old key, so the old row
+//!   goes (see [`encode::select_rows_keyed`]).
 //! - Duplicate-key (append-only) Doris tables — source tables without a primary key — get
 //!   inserts and update-afters only: deletes cannot be expressed there and are dropped.
-//! - Doris sequence: tables that cdcflow creates get a hidden BIGINT sequence column
-//!   (`function_column.sequence_type`). Each row's value is `event_ms << 20 | n`, where `n` counts
-//!   rows of the same millisecond of that table in source order (saturating at 2^20 − 1); snapshot
-//!   rows (event time 0) therefore lose against any binlog change. A replay after a restart or a
-//!   late retry of an older load can then never overwrite a newer value or resurrect a deleted
-//!   row. Tables created by someone else are written without a sequence unless they declare one.
+//! - Ordering: a table's loads run one after the other in source order, so "the later load
+//!   wins" converges to the source state, also when a restart replays rows already loaded.
+//!   Tables that cdcflow creates therefore get no Doris sequence column: a sequence made up by
+//!   the sink (binlog event times have 1 s resolution, so it needs a per-run counter) would make
+//!   replayed rows lose to the copies loaded by the previous run.
+//! - Tables created by someone else that declare a Doris sequence column still get a value per
+//!   row: `event_ms << 20 | n`, where `n` counts rows of the same millisecond of that table in
+//!   this run (saturating at 2^20 − 1). Nothing the sink sees is monotonic across restarts, so a
+//!   replay after a restart can lose to rows the previous run loaded in the same second (stale
+//!   values, lost deletes); the sink warns once per such table. Use a sequence column mapped to
+//!   a source column (`function_column.sequence_col`) or none to avoid it.
 //!
 //! Memory: [`StreamLoadSink::buffered_bytes`] counts encoded buffers plus the bodies of loads in
 //! flight (not yet settled). With a budget (`BuildContext::sink_buffer_budget`), that sum is
@@ -42,6 +49,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arrow::array::Array;
 use async_trait::async_trait;
 use bytes::Bytes;
 use cdcflow_engine::change::{ChangeBatch, SchemaChange};
@@ -57,7 +65,7 @@ use tracing::{debug, info, warn};
 use crate::ddl::{self, DdlOptions};
 use crate::encode::{
     self, Compression, EncodeError, EncodeSpec, Format, LocalZone, RowPolicy, Selection,
-    select_rows,
+    select_rows_keyed,
 };
 use crate::error::{Result, SinkError};
 use crate::label::{LabelMaker, run_epoch};
@@ -101,7 +109,7 @@ pub struct SinkSettings {
     pub enable_delete: bool,
     /// Zone for TIMESTAMP_LTZ.
     pub zone: LocalZone,
-    /// DDL shaping (properties, buckets, char bytes, sequence).
+    /// DDL shaping (properties, buckets, char bytes).
     pub ddl: DdlOptions,
     /// The Stream Load `timeout` header, in seconds.
     pub load_timeout_s: u64,
@@ -131,7 +139,6 @@ impl SinkSettings {
             zone: LocalZone::utc(),
             ddl: DdlOptions {
                 char_bytes: 4,
-                doris_sequence: true,
                 schema_change_timeout_s: 1800,
                 ..DdlOptions::default()
             },
@@ -203,8 +210,10 @@ struct TableState {
     sink_columns: Option<Vec<String>>,
     /// Unique/primary key model: deletes and upserts possible.
     keyed: bool,
-    /// The table has a Doris sequence column cdcflow feeds.
+    /// The table (created by someone else) declares a Doris sequence column cdcflow feeds.
     sequence: bool,
+    /// The replay limitation of `sequence` was logged for this table.
+    sequence_warned: bool,
     format: Format,
     buf: Vec<u8>,
     rows: usize,
@@ -409,6 +418,7 @@ impl StreamLoadSink {
             sink_columns: None,
             keyed: true,
             sequence: false,
+            sequence_warned: false,
             format: s.format.clone(),
             buf: Vec::new(),
             rows: 0,
@@ -699,7 +709,14 @@ impl StreamLoadSink {
             ignore_update_before: settings.ignore_update_before,
             deletes: t.keyed && settings.enable_delete,
         };
-        let sel = select_rows(batch.ops(), policy, &id.to_string())?;
+        let keys: Vec<&dyn Array> = schema
+            .primary_key
+            .iter()
+            .filter_map(|k| schema.columns.iter().position(|c| &c.name == k))
+            .filter(|&i| i < batch.data.num_columns())
+            .map(|i| batch.data.column(i).as_ref())
+            .collect();
+        let sel = select_rows_keyed(batch.ops(), &keys, policy, &id.to_string())?;
         if sel.is_empty() {
             return Ok(true);
         }
@@ -710,6 +727,10 @@ impl StreamLoadSink {
             None => (0..schema.columns.len()).collect(),
         };
         let sequence = if t.sequence && settings.system == System::Doris {
+            if !t.sequence_warned {
+                t.sequence_warned = true;
+                warn!(table = %id, "The sink table declares a Doris sequence column; cdcflow feeds it `event_ms << 20 | n` with `n` restarting every run, so rows replayed after a restart within the same second as rows already loaded can lose to them (stale values, lost deletes). Drop the sequence column to rely on load order.");
+            }
             Some(sequence_values(batch, &sel, &mut t.seq_clock))
         } else {
             None
@@ -803,7 +824,8 @@ fn csv_safe_name(n: &str) -> bool {
     !n.is_empty() && !n.contains(['`', ',', '=']) && !n.chars().any(char::is_control)
 }
 
-/// Sequence values for the selected rows: `event_ms << 20 | n` (see the module docs).
+/// Sequence values for the selected rows of a table that declares a sequence column:
+/// `event_ms << 20 | n` (see the module docs for why this is not replay-safe).
 fn sequence_values(batch: &ChangeBatch, sel: &Selection, clock: &mut (i64, i64)) -> Vec<i64> {
     const LOW: i64 = (1 << 20) - 1;
     let ts = batch.event_ts();
@@ -1056,12 +1078,7 @@ impl Sink for StreamLoadSink {
         self.run_ddl(&db, &stmt).await?;
         let (keyed, seq) = match self.inspect_table(&db, &table).await? {
             Some(found) => found,
-            None => (
-                !schema.primary_key.is_empty(),
-                sys == System::Doris
-                    && self.settings.ddl.doris_sequence
-                    && !schema.primary_key.is_empty(),
-            ),
+            None => (!schema.primary_key.is_empty(), false),
         };
         info!(db = %db, table = %table, keyed, sequence = seq, "Sink table ready.");
         self.settle(&schema.id).await?;

@@ -93,7 +93,6 @@ pub fn settings(emu: &Emulator, system: System) -> SinkSettings {
             password: Secret::new(""),
         };
         s.ddl.char_bytes = 3;
-        s.ddl.doris_sequence = false;
     }
     s
 }

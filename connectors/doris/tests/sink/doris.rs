@@ -190,64 +190,151 @@ async fn csv_switches_to_json_when_data_holds_a_separator() {
 }
 
 #[tokio::test]
-async fn sequence_column_keeps_newer_value_against_replayed_older_rows() {
+async fn created_tables_have_no_sequence_and_a_replay_ends_with_the_newest_rows() {
     let emu = emulator(System::Doris).await;
-    let mut sink = sink(&emu, settings(&emu, System::Doris), None).await;
     let t = orders("app");
-    sink.create_table(&t).await.unwrap();
-    let props = emu.schema("app", "orders").unwrap().properties;
+    // Run 1 loads a burst of changes, all within one binlog second.
+    let mut run1 = sink(&emu, settings(&emu, System::Doris), None).await;
+    run1.create_table(&t).await.unwrap();
+    let sch = emu.schema("app", "orders").unwrap();
     assert!(
-        props
+        !sch.properties
             .iter()
-            .any(|(k, v)| k == "function_column.sequence_type" && v == "BIGINT"),
-        "{props:?}"
+            .any(|(k, _)| k.starts_with("function_column.")),
+        "{:?}",
+        sch.properties
     );
-    // A newer change is loaded first, then an older one arrives (a replay after a restart).
-    sink.write(orders_batch(
+    assert!(
+        !sch.columns.iter().any(|c| c.name.contains("SEQUENCE")),
+        "no hidden sequence column: {:?}",
+        sch.columns
+    );
+    let older = |seq| {
+        orders_batch(
+            &t,
+            &[1, 1, 1, 2, 3, 3],
+            &[
+                Some("a"),
+                Some("a"),
+                Some("b"),
+                Some("x"),
+                Some("y"),
+                Some("y"),
+            ],
+            &[
+                Op::Insert,
+                Op::UpdateBefore,
+                Op::UpdateAfter,
+                Op::Insert,
+                Op::Insert,
+                Op::Delete,
+            ],
+            &[7000; 6],
+            seq,
+        )
+    };
+    run1.write(older(1)).await.unwrap();
+    run1.flush().await.unwrap();
+    let checkpointed_tail = || {
+        orders_batch(
+            &t,
+            &[1, 1, 2, 5],
+            &[Some("b"), Some("c"), Some("x"), Some("w")],
+            &[Op::UpdateBefore, Op::UpdateAfter, Op::Delete, Op::Insert],
+            &[7000; 4],
+            2,
+        )
+    };
+    run1.write(checkpointed_tail()).await.unwrap();
+    run1.flush().await.unwrap();
+    assert_eq!(
+        rows(&emu, "app", "orders", "id"),
+        vec![expected(1, "c"), expected(5, "w")]
+    );
+    drop(run1);
+    // Run 2 (after a crash; the checkpoint is after the first load) replays the second load's
+    // rows — same second, fresh sink, so fewer rows of that second precede them than in run 1 —
+    // then the newer changes of that same second.
+    let mut run2 = sink(&emu, settings(&emu, System::Doris), None).await;
+    run2.write(checkpointed_tail()).await.unwrap();
+    run2.flush().await.unwrap();
+    run2.write(orders_batch(
         &t,
-        &[1],
-        &[Some("new")],
-        &[Op::UpdateAfter],
-        &[9000],
-        1,
-    ))
-    .await
-    .unwrap();
-    sink.flush().await.unwrap();
-    sink.write(orders_batch(
-        &t,
-        &[1, 2],
-        &[Some("old"), Some("x")],
-        &[Op::Insert, Op::Insert],
-        &[1000, 1000],
-        2,
-    ))
-    .await
-    .unwrap();
-    sink.write(orders_batch(
-        &t,
-        &[2],
-        &[Some("x")],
-        &[Op::Delete],
-        &[2000],
+        &[1, 1, 4, 5],
+        &[Some("c"), Some("d"), Some("z"), Some("w")],
+        &[Op::UpdateBefore, Op::UpdateAfter, Op::Insert, Op::Delete],
+        &[7000; 4],
         3,
     ))
     .await
     .unwrap();
-    sink.flush().await.unwrap();
-    // An older insert must not resurrect the deleted row either.
-    sink.write(orders_batch(
-        &t,
-        &[2],
-        &[Some("x")],
-        &[Op::Insert],
-        &[1500],
-        4,
-    ))
-    .await
-    .unwrap();
-    sink.flush().await.unwrap();
-    assert_eq!(rows(&emu, "app", "orders", "id"), vec![expected(1, "new")]);
+    run2.flush().await.unwrap();
+    assert_eq!(
+        rows(&emu, "app", "orders", "id"),
+        vec![expected(1, "d"), expected(4, "z")],
+        "newest values win and deletes are applied"
+    );
+}
+
+#[tokio::test]
+async fn key_changing_updates_leave_only_the_new_rows() {
+    let emu = emulator(System::Doris).await;
+    for format in [Format::Json, Format::safe_csv(), Format::Arrow] {
+        let db = match format {
+            Format::Json => "kj",
+            Format::Arrow => "ka",
+            Format::Csv { .. } => "kc",
+        };
+        let mut s = settings(&emu, System::Doris);
+        s.format = format.clone();
+        let mut sink = sink(&emu, s, None).await;
+        let t = orders(db);
+        sink.create_table(&t).await.unwrap();
+        sink.write(orders_batch(
+            &t,
+            &[1, 2, 3],
+            &[Some("a"), Some("b"), Some("c")],
+            &[Op::Insert; 3],
+            &[0; 3],
+            1,
+        ))
+        .await
+        .unwrap();
+        // UPDATE SET id = id + 1000 for 1 and 3; 2 only changes its name; a -U at the end of a
+        // batch whose +U comes in the next one.
+        sink.write(orders_batch(
+            &t,
+            &[1, 1001, 2, 2, 3],
+            &[Some("a"), Some("a"), Some("b"), Some("b2"), Some("c")],
+            &[
+                Op::UpdateBefore,
+                Op::UpdateAfter,
+                Op::UpdateBefore,
+                Op::UpdateAfter,
+                Op::UpdateBefore,
+            ],
+            &[5000; 5],
+            2,
+        ))
+        .await
+        .unwrap();
+        sink.write(orders_batch(
+            &t,
+            &[1003],
+            &[Some("c")],
+            &[Op::UpdateAfter],
+            &[5000],
+            3,
+        ))
+        .await
+        .unwrap();
+        sink.flush().await.unwrap();
+        assert_eq!(
+            rows(&emu, db, "orders", "id"),
+            vec![expected(2, "b2"), expected(1001, "a"), expected(1003, "c")],
+            "{format:?}"
+        );
+    }
 }
 
 #[tokio::test]

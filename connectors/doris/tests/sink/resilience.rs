@@ -48,7 +48,7 @@ fn rows_batch(t: &TableSchemaRef, rows: &[(i64, String)], ops: &[Op], seq: u64) 
 }
 
 fn inserts(t: &TableSchemaRef, ids: std::ops::Range<i64>, tag: &str, seq: u64) -> ChangeBatch {
-    let rows: Vec<(i64, String)> = ids.map(|i| (i, format!("{tag}-{i:0>90}"))).collect();
+    let rows: Vec<(i64, String)> = ids.map(|i| (i, format!("{tag}-{i:0>110}"))).collect();
     let ops = vec![Op::Insert; rows.len()];
     rows_batch(t, &rows, &ops, seq)
 }
@@ -71,7 +71,7 @@ fn pairs(emu: &Emulator, db: &str, name: &str) -> Vec<(i64, String)> {
 }
 
 fn expected(ids: std::ops::Range<i64>, tag: &str) -> Vec<(i64, String)> {
-    ids.map(|i| (i, format!("{tag}-{i:0>90}"))).collect()
+    ids.map(|i| (i, format!("{tag}-{i:0>110}"))).collect()
 }
 
 #[tokio::test]
@@ -171,7 +171,7 @@ async fn buffer_budget_loads_the_biggest_buffer_first() {
     for t in [&a, &b, &c] {
         sink.create_table(t).await.unwrap();
     }
-    // About 100 bytes a row: a ≈ 40 KB, b ≈ 8 KB, c ≈ 4 KB buffered, all under the budget.
+    // About 115 bytes a row: a ≈ 46 KB, b ≈ 9 KB, c ≈ 5 KB buffered, all under the budget.
     sink.write(inserts(&a, 0..400, "a", 1)).await.unwrap();
     sink.write(inserts(&b, 0..80, "b", 2)).await.unwrap();
     sink.write(inserts(&c, 0..40, "c", 3)).await.unwrap();
@@ -184,7 +184,7 @@ async fn buffer_budget_loads_the_biggest_buffer_first() {
         pairs(&emu, "app", "a").is_empty() && pairs(&emu, "app", "b").is_empty(),
         "nothing loaded yet"
     );
-    // c grows by ≈ 44 KB: that does not fit, so the biggest buffer (a) is loaded, not b or c.
+    // c grows by ≈ 50 KB: that does not fit, so the biggest buffer (a) is loaded, not b or c.
     sink.write(inserts(&c, 40..480, "c", 4)).await.unwrap();
     assert!(
         sink.buffered_bytes() <= BUDGET,

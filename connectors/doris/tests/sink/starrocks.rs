@@ -129,3 +129,61 @@ async fn decimal_keys_become_varchar() {
     let sch = emu.schema("app", "dk").unwrap();
     assert_eq!(sch.columns[0].ty, ColumnType::Varchar(10));
 }
+
+#[tokio::test]
+async fn key_changing_updates_leave_only_the_new_rows() {
+    let emu = emulator(System::StarRocks).await;
+    let mut sink = sink(&emu, settings(&emu, System::StarRocks), None).await;
+    let t = orders("app");
+    sink.create_table(&t).await.unwrap();
+    sink.write(orders_batch(
+        &t,
+        &[1, 2, 3],
+        &[Some("a"), Some("b"), Some("c")],
+        &[Op::Insert; 3],
+        &[0; 3],
+        1,
+    ))
+    .await
+    .unwrap();
+    sink.flush().await.unwrap();
+    // UPDATE SET id = id + 1000 for 1 and 3; 2 only changes its name.
+    sink.write(orders_batch(
+        &t,
+        &[1, 1001, 2, 2, 3, 1003],
+        &[
+            Some("a"),
+            Some("a"),
+            Some("b"),
+            Some("b2"),
+            Some("c"),
+            Some("c"),
+        ],
+        &[
+            Op::UpdateBefore,
+            Op::UpdateAfter,
+            Op::UpdateBefore,
+            Op::UpdateAfter,
+            Op::UpdateBefore,
+            Op::UpdateAfter,
+        ],
+        &[5000; 6],
+        2,
+    ))
+    .await
+    .unwrap();
+    sink.flush().await.unwrap();
+    let got: Vec<(i64, String)> = rows(&emu, "app", "orders", "id")
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_i64().unwrap(),
+                r["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![(2, "b2".into()), (1001, "a".into()), (1003, "c".into())]
+    );
+}
