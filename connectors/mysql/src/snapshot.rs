@@ -267,6 +267,8 @@ pub enum SnapshotEvent {
     Rows {
         /// Index of the table in the snapshot's table list.
         table: usize,
+        /// The chunk's id ([`Chunk::id`]), so consumers know which chunks are partly emitted.
+        chunk: u64,
         /// The rows in the table's change-batch schema.
         batch: RecordBatch,
     },
@@ -447,7 +449,7 @@ impl Snapshot {
         };
         while let Some(ev) = self.next().await {
             match ev? {
-                SnapshotEvent::Rows { table, batch } => {
+                SnapshotEvent::Rows { table, batch, .. } => {
                     batches.entry(table).or_default().push(batch)
                 }
                 SnapshotEvent::ChunkDone(m) => summary.marks.push(*m),
@@ -1111,6 +1113,7 @@ impl Reader {
                     if tx
                         .send(Ok(SnapshotEvent::Rows {
                             table: chunk.table,
+                            chunk: chunk.id,
                             batch,
                         }))
                         .await
@@ -1131,6 +1134,7 @@ impl Reader {
             if tx
                 .send(Ok(SnapshotEvent::Rows {
                     table: chunk.table,
+                    chunk: chunk.id,
                     batch,
                 }))
                 .await

@@ -10,7 +10,8 @@
 //!     latest / earliest / specific / timestamp: binlog only (binlog.rs)
 //! ```
 //!
-//! **Offsets.** During the snapshot every batch carries
+//! **Offsets.** During the snapshot only chunk ends carry an offset (a `Progress`; events are
+//! put in whole-chunk order, so no chunk is half emitted there; row batches carry none):
 //! `{"phase": "snapshot", "done_tables": ["db.t", …], "binlog_start": {file, pos, gtid},
 //! "in_progress": {"db.u": {"key_column": "id", "from": {"int": 5001}, "done": [chunk marks]}}}`:
 //! a restart skips the finished tables, continues a partly read table at the end of its
@@ -19,6 +20,8 @@
 //! the other tables from the start, and later starts the binlog no later than `binlog_start`. The
 //! `done` chunks keep their watermarks for the hand-off; those of the prefix are not kept, so the
 //! binlog window of those chunks is replayed (converges on upsert sinks).
+//! Finished keyless tables keep their mark in `done_marks` (a restart's catch-up drops their
+//! rows). The catch-up carries no offsets; a `Progress` at its end gives the first binlog one.
 //! Once in the binlog phase, offsets are the binlog reader's own JSON (no `phase` key; see
 //! `position.rs`).
 //!
@@ -193,6 +196,7 @@ pub struct ServerInfo {
 pub async fn check_server(
     conn: &mut mysql_async::Conn,
     c: &MySqlSourceConfig,
+    resuming: bool,
 ) -> Result<ServerInfo> {
     type Vars = (String, Option<String>, Option<String>, Option<String>);
     let row: Option<Vars> = conn
@@ -234,7 +238,16 @@ pub async fn check_server(
         });
     }
     check_grants(conn, mariadb).await?;
-    check_server_id(conn, c.server_id).await?;
+    if let Err(e) = check_server_id(conn, c.server_id).await {
+        // After a crash (SIGKILL) the killed run's binlog connection can stay listed until the
+        // server notices; MariaDB drops it when we register with the same server-id. Waiting
+        // would not help reliably (the stale entry lives until the server's net timeout), so a
+        // resuming run goes on and says so.
+        if !resuming {
+            return Err(e);
+        }
+        tracing::warn!(error = %e, "Resuming from a checkpoint although the server-id looks in use (probably the connection of a killed previous run); registering replaces it. Make sure no other pipeline uses this server-id.");
+    }
     let metadata: Option<Option<String>> = conn
         .query_first("SELECT @@binlog_row_metadata")
         .await
@@ -358,6 +371,11 @@ pub struct SnapshotOffset {
     /// Partly read tables: every key below the resume point was emitted (chunk granularity).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub in_progress: BTreeMap<String, ResumePoint>,
+    /// Watermark marks of finished keyless tables (one whole-table chunk each), so the
+    /// catch-up after a restart drops the binlog rows they already hold (keyless sinks do not
+    /// deduplicate). Keyed finished tables replay their window instead (upsert converges).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub done_marks: Vec<ChunkMark>,
 }
 
 impl SnapshotOffset {
@@ -366,6 +384,87 @@ impl SnapshotOffset {
         (o.0.get("phase").and_then(|p| p.as_str()) == Some("snapshot"))
             .then(|| serde_json::from_value(o.0.as_ref().clone()).ok())
             .flatten()
+    }
+}
+
+/// Puts the snapshot readers' interleaved events back in whole-chunk order: the rows of one
+/// chunk at a time, then its `ChunkDone`; other chunks' events are held until then (at most one
+/// chunk per parallel reader). So every chunk end is a resumable point: no other chunk is
+/// half emitted there, and a restart reads only unfinished chunks again.
+#[derive(Default)]
+struct ChunkOrder {
+    /// The chunk whose rows are being passed on.
+    current: Option<(usize, u64)>,
+    /// Events of other chunks, in arrival order per chunk.
+    held: BTreeMap<(usize, u64), Vec<SnapshotEvent>>,
+    /// `TableDone`s waiting for their table's held chunks.
+    table_done: Vec<SnapshotEvent>,
+    ready: VecDeque<SnapshotEvent>,
+}
+
+impl ChunkOrder {
+    fn key(ev: &SnapshotEvent) -> Option<(usize, u64)> {
+        match ev {
+            SnapshotEvent::Rows { table, chunk, .. } => Some((*table, *chunk)),
+            SnapshotEvent::ChunkDone(m) => Some((m.chunk.table, m.chunk.id)),
+            SnapshotEvent::TableDone { .. } => None,
+        }
+    }
+
+    /// Takes one event from the readers.
+    fn push(&mut self, ev: SnapshotEvent) {
+        let Some(key) = Self::key(&ev) else {
+            self.table_done.push(ev);
+            self.release_table_done();
+            return;
+        };
+        let done = matches!(ev, SnapshotEvent::ChunkDone(_));
+        if self.current.is_none() && !self.held.contains_key(&key) {
+            self.current = Some(key);
+        }
+        if self.current == Some(key) {
+            self.ready.push_back(ev);
+            if done {
+                self.current = None;
+                self.promote();
+            }
+        } else {
+            self.held.entry(key).or_default().push(ev);
+        }
+        self.release_table_done();
+    }
+
+    /// Passes on held chunks: finished ones whole, then the first unfinished one becomes current.
+    fn promote(&mut self) {
+        while self.current.is_none() {
+            let Some((key, evs)) = self.held.pop_first() else {
+                return;
+            };
+            let finished = evs.iter().any(|e| matches!(e, SnapshotEvent::ChunkDone(_)));
+            self.ready.extend(evs);
+            if !finished {
+                self.current = Some(key);
+            }
+        }
+    }
+
+    fn release_table_done(&mut self) {
+        let (held, current) = (&self.held, self.current);
+        let busy = |t: usize| current.is_some_and(|c| c.0 == t) || held.keys().any(|k| k.0 == t);
+        let (go, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.table_done)
+            .into_iter()
+            .partition(|e| !matches!(e, SnapshotEvent::TableDone { table, .. } if busy(*table)));
+        self.table_done = wait;
+        self.ready.extend(go);
+    }
+
+    /// At the end of the stream: everything still held, in order.
+    fn flush(&mut self) {
+        self.current = None;
+        for (_, evs) in std::mem::take(&mut self.held) {
+            self.ready.extend(evs);
+        }
+        self.ready.extend(std::mem::take(&mut self.table_done));
     }
 }
 
@@ -403,6 +502,11 @@ pub struct MySqlSource {
     /// Per snapshot table index: chunks finished in this run, chunks known to exist (largest id
     /// + 1), and whether the last chunk is known; for the snapshot progress metric.
     chunk_counts: BTreeMap<usize, (u64, u64, bool)>,
+    /// Chunks (table index, chunk id) with rows emitted but not finished: an offset is only
+    /// emitted when this is empty, since a restart reads unfinished chunks from their start.
+    open_chunks: std::collections::BTreeSet<(usize, u64)>,
+    /// Whole-chunk ordering of the snapshot events.
+    order: ChunkOrder,
 }
 
 impl std::fmt::Debug for MySqlSource {
@@ -467,7 +571,7 @@ impl MySqlSource {
         resume: Option<SourceOffset>,
     ) -> Result<MySqlSource> {
         let mut conn = connect(&config).await?;
-        let info = check_server(&mut conn, &config).await?;
+        let info = check_server(&mut conn, &config, resume.is_some()).await?;
         let filter = TableFilter::new(&config.tables, &config.tables_exclude);
         let ids = schema::discover_tables(&mut conn, &filter).await?;
         let tables: Vec<Arc<MySqlTable>> =
@@ -494,12 +598,15 @@ impl MySqlSource {
                 done_tables: Vec::new(),
                 binlog_start: None,
                 in_progress: BTreeMap::new(),
+                done_marks: Vec::new(),
             },
             offset_json: SourceOffset::new(serde_json::Value::Null),
             summary: SnapshotSummary::default(),
             chunk_progress: BTreeMap::new(),
             restored_done: BTreeMap::new(),
             chunk_counts: BTreeMap::new(),
+            open_chunks: Default::default(),
+            order: ChunkOrder::default(),
         };
 
         // A binlog-phase checkpoint: continue the binlog, whatever the startup mode.
@@ -532,6 +639,7 @@ impl MySqlSource {
                         src.summary.marks.extend(point.done.iter().cloned());
                         src.restored_done.insert(table.clone(), point.done.clone());
                     }
+                    src.summary.marks.extend(r.done_marks.iter().cloned());
                     src.offset = r;
                 }
                 let done = &src.offset.done_tables;
@@ -758,12 +866,17 @@ impl MySqlSource {
                                 }
                                 _ => {}
                             }
+                            // Catch-up carries no offsets: a restart inside the window would
+                            // resume without the watermark rule. The last snapshot offset
+                            // (every table done) redoes the catch-up instead.
                             match ev {
-                                ChangeEvent::Data(b) if catch_up => {
+                                ChangeEvent::Data(mut b) if catch_up => {
+                                    b.offset = None;
                                     if let Some(e) = apply_watermarks(&self.summary, b, &at)? {
                                         return Ok(Some(e));
                                     }
                                 }
+                                ChangeEvent::Progress { .. } if catch_up => {}
                                 ev => return Ok(Some(ev)),
                             }
                         }
@@ -773,31 +886,66 @@ impl MySqlSource {
                         }
                         None if catch_up => {
                             let off = reader.committed_offset().clone();
+                            let offset = off.to_source_offset();
                             self.start_binlog(StartPosition::Offset(off), None, false)
                                 .await?;
+                            // The first resumable point after the snapshot.
+                            let seq = self.next_seq();
+                            return Ok(Some(ChangeEvent::Progress { seq, offset }));
                         }
                         None => {
                             self.phase = Phase::Ended;
                         }
                     }
                 }
-                Phase::Snapshot(snap) => match snap.next().await {
+                Phase::Snapshot(snap) => match match self.order.ready.pop_front() {
+                    Some(ev) => Some(Ok(ev)),
+                    None => match snap.next().await {
+                        Some(Ok(ev)) => {
+                            self.order.push(ev);
+                            continue;
+                        }
+                        Some(Err(e)) => Some(Err(e)),
+                        None => {
+                            self.order.flush();
+                            self.order.ready.pop_front().map(Ok)
+                        }
+                    },
+                } {
                     None => self.after_snapshot().await?,
                     Some(Err(e)) => return Err(e),
-                    Some(Ok(SnapshotEvent::Rows { table, batch })) => {
+                    Some(Ok(SnapshotEvent::Rows {
+                        table,
+                        chunk,
+                        batch,
+                    })) => {
+                        // Mid-chunk: a restart reads this chunk again from its start, so no
+                        // offset here (see `open_chunks`).
+                        self.open_chunks.insert((table, chunk));
                         let seq = self.next_seq();
                         return Ok(Some(ChangeEvent::Data(ChangeBatch {
                             table: self.snapshot_tables[table].schema.clone(),
                             data: batch,
                             seq,
-                            offset: Some(self.offset_json.clone()),
+                            offset: None,
                         })));
                     }
                     Some(Ok(SnapshotEvent::ChunkDone(mark))) => {
+                        let ends_table = mark.chunk.last || mark.chunk.key_column.is_none();
+                        self.open_chunks.remove(&(mark.chunk.table, mark.chunk.id));
                         self.report_chunk(&mark);
                         self.advance_resume_point(&mark);
                         self.summary.marks.push(*mark);
                         self.refresh_offset();
+                        // A table's last (or only, keyless) chunk: `TableDone` follows with
+                        // the table in `done_tables`; until then a restart would read it again.
+                        if self.open_chunks.is_empty() && !ends_table {
+                            let seq = self.next_seq();
+                            return Ok(Some(ChangeEvent::Progress {
+                                seq,
+                                offset: self.offset_json.clone(),
+                            }));
+                        }
                     }
                     Some(Ok(SnapshotEvent::TableDone { table, rows })) => {
                         let done = self.chunk_counts.get(&table).map_or(0, |c| c.0);
@@ -809,8 +957,19 @@ impl MySqlSource {
                         let id = self.snapshot_tables[table].id.to_string();
                         tracing::debug!(table = %id, rows, "Snapshot table complete.");
                         self.offset.in_progress.remove(&id);
+                        let tid = &self.snapshot_tables[table].id;
+                        let keyless = self
+                            .summary
+                            .marks
+                            .iter()
+                            .filter(|m| &m.table == tid && m.chunk.key_column.is_none())
+                            .cloned();
+                        self.offset.done_marks.extend(keyless);
                         self.offset.done_tables.push(id);
                         self.refresh_offset();
+                        if !self.open_chunks.is_empty() {
+                            continue;
+                        }
                         let seq = self.next_seq();
                         return Ok(Some(ChangeEvent::Progress {
                             seq,

@@ -6,5 +6,6 @@ mod chunking;
 mod common;
 mod prop;
 mod reconnect;
+mod resume;
 mod snapshot_types;
 mod source;

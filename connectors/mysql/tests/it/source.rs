@@ -382,11 +382,17 @@ async fn restart_mid_table_resumes_at_the_finished_chunk_prefix() {
             .await
             .expect("event")
             .expect("not ended before the stop point");
-        if let ChangeEvent::Data(b) = &ev {
-            for r in 0..b.num_rows() {
-                before.insert(render(b.data.column(0).as_ref(), r).parse().unwrap());
+        let o = match &ev {
+            ChangeEvent::Data(b) => {
+                for r in 0..b.num_rows() {
+                    before.insert(render(b.data.column(0).as_ref(), r).parse().unwrap());
+                }
+                b.offset.clone()
             }
-            let o = b.offset.clone().expect("snapshot batches carry offsets");
+            ChangeEvent::Progress { offset, .. } => Some(offset.clone()),
+            _ => None,
+        };
+        if let Some(o) = o {
             let snap = SnapshotOffset::from_source_offset(&o).expect("snapshot offset");
             if let Some(p) = snap.in_progress.get(&format!("{db}.a"))
                 && let Some(from) = p.from.as_ref().and_then(|f| f.as_i128())
@@ -480,6 +486,7 @@ async fn restart_mid_table_skips_chunks_finished_out_of_order() {
         )]
         .into_iter()
         .collect(),
+        done_marks: Vec::new(),
     };
     let offset = SourceOffset::new(serde_json::to_value(&offset).unwrap());
     let mut src = build(&yaml, Some(offset)).await.expect("resume");
