@@ -18,16 +18,6 @@
 //!   declared as a key. Exactly-once here rests on 2PC: a precommitted load becomes visible
 //!   only with the checkpoint that covers it.
 //!
-//! Known failures (both tests are `#[ignore]`d until these are fixed; run them with
-//! `cargo test -p cdcflow --test it crash -- --ignored --nocapture`):
-//! - Doris sink `sequence_values`: the per-millisecond counter restarts at 0 in every run, so
-//!   rows re-read or replayed after a restart get smaller sequence values than older rows of the
-//!   previous run (same binlog second, or any snapshot row) and lose: stale values, lost deletes.
-//! - MySQL source: snapshot row batches (a keyless table's single chunk, or a partly read chunk)
-//!   and catch-up-window batches carry resume offsets, so a checkpoint there makes the next run
-//!   re-read the chunk or continue the window without the watermark rule: the keyless table gets
-//!   duplicates.
-//!
 //! The kill points come from a seeded generator; the seed is printed and can be fixed with
 //! `CDCFLOW_CRASH_SEED=<n>`. `CDCFLOW_CRASH_LOG=<filter>` sets the child's log filter, and
 //! `CDCFLOW_CRASH_KEEP=1` keeps the run directory (logs, pipeline file, checkpoints), as a
@@ -49,10 +39,9 @@ use mysql_async::prelude::Queryable;
 /// run one after the other so neither starves the other into timeouts.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Whether the workload moves rows to a new primary key (`UPDATE … SET id = …`). Off: the Doris
-/// sink drops the `-U` half of a key-changing update (`sink.ignore.update-before`), so the old
-/// key stays in the sink even without any crash; this test isolates crash safety.
-const KEY_MOVES: bool = false;
+/// Whether the workload moves rows to a new primary key (`UPDATE … SET id = …`): the sink must
+/// delete the old key (the `-U` of a key-changing update becomes a delete).
+const KEY_MOVES: bool = true;
 
 /// Share of updates and deletes that go to the first [`HOT_KEYS`] keys, so the same rows change
 /// several times within a second and across checkpoints and restarts.
@@ -724,7 +713,6 @@ async fn wait_for_log(child: &mut Child, log: &Path, needle: &str, timeout: Dura
 /// SIGKILL 10+ times at random points (0.3–3 s after each start) during the snapshot and the
 /// binlog phase of a mixed workload; after a final run the sink equals the source exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails until the sink sequence and snapshot resume-offset bugs in the module doc are fixed"]
 async fn sigkill_at_random_points_during_snapshot_and_binlog_loses_and_duplicates_nothing() {
     let _serial = SERIAL.lock().await;
     const NAME: &str = "crash-random";
@@ -817,7 +805,6 @@ async fn sigkill_at_random_points_during_snapshot_and_binlog_loses_and_duplicate
 /// In the binlog phase only, SIGKILL 15 times 50–300 ms after the binlog reader started, with a
 /// 100 ms checkpoint interval, to land kills between precommit, checkpoint write and commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails until the sink sequence and snapshot resume-offset bugs in the module doc are fixed"]
 async fn rapid_sigkills_in_the_binlog_phase_keep_the_sink_exact() {
     let _serial = SERIAL.lock().await;
     const NAME: &str = "crash-rapid";

@@ -239,14 +239,11 @@ pub async fn check_server(
     }
     check_grants(conn, mariadb).await?;
     if let Err(e) = check_server_id(conn, c.server_id).await {
-        // After a crash (SIGKILL) the killed run's binlog connection can stay listed until the
-        // server notices; MariaDB drops it when we register with the same server-id. Waiting
-        // would not help reliably (the stale entry lives until the server's net timeout), so a
-        // resuming run goes on and says so.
-        if !resuming {
-            return Err(e);
-        }
-        tracing::warn!(error = %e, "Resuming from a checkpoint although the server-id looks in use (probably the connection of a killed previous run); registering replaces it. Make sure no other pipeline uses this server-id.");
+        // Not fatal: after a crash (SIGKILL) the killed run's own binlog connection stays listed
+        // until the server notices, even before any checkpoint was written; MySQL and MariaDB
+        // drop the older connection when a replica registers with the same server-id. A real
+        // clash with another pipeline shows up as both being disconnected in turn, so say it.
+        tracing::warn!(error = %e, resuming, "The server-id looks in use (often the connection of a killed previous run, which registering replaces). Make sure no other pipeline or replica uses this server-id.");
     }
     let metadata: Option<Option<String>> = conn
         .query_first("SELECT @@binlog_row_metadata")
