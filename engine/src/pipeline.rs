@@ -988,17 +988,20 @@ mod tests {
         events
     }
 
-    #[tokio::test]
-    async fn a_retryable_sink_failure_rebuilds_the_sink_and_replays_what_it_had_not_acknowledged() {
+    /// Runs the flaky events into a [`FlakyFactory`] failing at write `fail_at`.
+    async fn run_flaky(
+        fail_at: usize,
+        retryable: bool,
+    ) -> (FlakyFactory, Result<RunSummary>, tempfile::TempDir) {
         let s = schema();
         let f = FlakyFactory {
             writes: Arc::default(),
-            fail_at: 6,
-            retryable: true,
+            fail_at,
+            retryable,
             instances: Arc::default(),
         };
         let dir = tempfile::tempdir().unwrap();
-        let summary = run(
+        let r = run(
             Box::new(VecSource(flaky_events(&s).into_iter(), false)),
             Box::new(PassThrough),
             &f,
@@ -1006,8 +1009,14 @@ mod tests {
             opts(dir.path(), SchemaChangeBehavior::Lenient),
             CancellationToken::new(),
         )
-        .await
-        .unwrap();
+        .await;
+        (f, r, dir)
+    }
+
+    #[tokio::test]
+    async fn a_retryable_sink_failure_rebuilds_the_sink_and_replays_what_it_had_not_acknowledged() {
+        let (f, r, _dir) = run_flaky(6, true).await;
+        let summary = r.unwrap();
         assert_eq!(summary.sink_restarts, 1);
         let inst = f.instances.lock().unwrap().clone();
         assert_eq!(inst.len(), 2, "one rebuild");
@@ -1026,23 +1035,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_non_retryable_sink_failure_fails_the_run() {
-        let s = schema();
-        let f = FlakyFactory {
-            writes: Arc::default(),
-            fail_at: 3,
-            retryable: false,
-            instances: Arc::default(),
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let r = run(
-            Box::new(VecSource(flaky_events(&s).into_iter(), false)),
-            Box::new(PassThrough),
-            &f,
-            ctx(),
-            opts(dir.path(), SchemaChangeBehavior::Lenient),
-            CancellationToken::new(),
-        )
-        .await;
+        let (f, r, dir) = run_flaky(3, false).await;
         assert!(r.is_err());
         assert_eq!(f.instances.lock().unwrap().len(), 1);
         assert!(CheckpointStore::new(dir.path()).load().unwrap().is_none());

@@ -132,6 +132,19 @@ async fn write_batch(db: &MariaDb, from: u64, n: u64) {
     }
 }
 
+/// MariaDB with the seeded table, the emulator and a running job whose snapshot has arrived.
+async fn start_synced() -> (MariaDb, Emulator, tempfile::TempDir, Job) {
+    let db = MariaDb::start().await.expect("MariaDB");
+    db.exec(SCHEMA).await.expect("seed");
+    let emulator = Emulator::start(EmulatorConfig::doris())
+        .await
+        .expect("emulator");
+    let dir = tempfile::tempdir().unwrap();
+    let mut job = Job::start(dir.path(), &db, &emulator);
+    wait_equal(&db, &emulator, &mut job, Duration::from_secs(90)).await;
+    (db, emulator, dir, job)
+}
+
 fn outage_secs() -> u64 {
     std::env::var("CDCFLOW_OUTAGE_SECS")
         .ok()
@@ -144,14 +157,7 @@ fn outage_secs() -> u64 {
 /// when it is back, drains in order, and deletes the spill files once acknowledged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sink_down_for_a_minute_spills_then_drains() {
-    let db = MariaDb::start().await.expect("MariaDB");
-    db.exec(SCHEMA).await.expect("seed");
-    let emulator = Emulator::start(EmulatorConfig::doris())
-        .await
-        .expect("emulator");
-    let dir = tempfile::tempdir().unwrap();
-    let mut job = Job::start(dir.path(), &db, &emulator);
-    wait_equal(&db, &emulator, &mut job, Duration::from_secs(90)).await;
+    let (db, emulator, _dir, mut job) = start_synced().await;
 
     let t0 = Instant::now();
     emulator.set_down(true);
@@ -195,14 +201,7 @@ async fn sink_down_for_a_minute_spills_then_drains() {
 /// resumes where it was, so nothing is lost or applied twice, and the process never exits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_restart_mid_stream_reconnects_and_resumes() {
-    let db = MariaDb::start().await.expect("MariaDB");
-    db.exec(SCHEMA).await.expect("seed");
-    let emulator = Emulator::start(EmulatorConfig::doris())
-        .await
-        .expect("emulator");
-    let dir = tempfile::tempdir().unwrap();
-    let mut job = Job::start(dir.path(), &db, &emulator);
-    wait_equal(&db, &emulator, &mut job, Duration::from_secs(90)).await;
+    let (db, emulator, _dir, mut job) = start_synced().await;
 
     let mut next = 20_000;
     for round in 0..2 {
