@@ -6,7 +6,7 @@
 //!     │                                                (inserts, updates, upserts, deletes;
 //!     ▼                                                 inserts only on the keyless table)
 //!  cdcflow run (child process) ── Doris 2PC ──▶ Stream Load emulator (in this process)
-//!     ▲   └── SIGKILL after a random 0.3–3 s (or 50–300 ms) ── restart from --checkpoint-dir
+//!     ▲   └── SIGKILL after a random 0.15–3 s (or 50–300 ms) ── restart from --checkpoint-dir
 //!     └── final run: wait until every table compares equal, then SIGTERM ⇒ exit 0
 //! ```
 //!
@@ -735,7 +735,8 @@ async fn sigkill_at_random_points_during_snapshot_and_binlog_loses_and_duplicate
     });
 
     // Kill loop: at least 10 kills, of which at least 3 after the binlog phase began (more
-    // kills if the snapshot is slow), at most 16. A kill comes 0.3–3 s after the start; after two
+    // kills if the snapshot is slow), at most 16. A kill comes 0.3–3 s after the start (the first
+    // three 0.15–1.2 s, to land inside the snapshot); after two
     // runs in a row without a new checkpoint, the next run's 0.3–3 s start at its first new
     // checkpoint instead, so the pipeline always moves on.
     let t = Instant::now();
@@ -757,7 +758,12 @@ async fn sigkill_at_random_points_during_snapshot_and_binlog_loses_and_duplicate
             }
             from = "new checkpoint";
         }
-        let wait = Duration::from_millis(rng.range(300, 3_000));
+        // The first kills come early so that some land inside the snapshot however fast it is.
+        let wait = if kills < 3 {
+            Duration::from_millis(rng.range(150, 1_200))
+        } else {
+            Duration::from_millis(rng.range(300, 3_000))
+        };
         tokio::time::sleep(wait).await;
         h.kill(&mut child, &log);
         kills += 1;
