@@ -589,6 +589,13 @@ impl SinkLoop<'_> {
                 checkpoint = self.checkpoint_id,
                 "Sink failed; rebuilding it from the last checkpoint and replaying what it had not acknowledged."
             );
+            if self.queue.is_released() {
+                warn!(
+                    checkpoint = self.checkpoint_id,
+                    "More than the queue's memory share was consumed since the last checkpoint (one very large transaction), so it cannot be replayed in-process; failing so that a restart resumes from the checkpoint."
+                );
+                return Err(err);
+            }
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
                 _ = shutdown.cancelled() => return Err(err),
@@ -597,7 +604,9 @@ impl SinkLoop<'_> {
                 Ok(s) => {
                     self.sink = s;
                     self.known.clear();
-                    self.queue.rewind();
+                    if !self.queue.rewind() {
+                        return Err(err);
+                    }
                     return Ok(());
                 }
                 Err(e) => err = e,

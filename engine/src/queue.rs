@@ -51,6 +51,9 @@ enum Item {
     },
     /// A resume point.
     Mark(SourceOffset),
+    /// A consumed batch whose memory was released before its checkpoint (it can no longer be
+    /// replayed to a rebuilt sink).
+    Dropped,
 }
 
 #[derive(Debug, Default)]
@@ -64,6 +67,9 @@ struct Inner {
     next_file: u64,
     closed: bool,
     failed: Option<String>,
+    /// Some consumed, unacknowledged batch was released: [`ChangeQueue::rewind`] is refused
+    /// until the next checkpoint.
+    released: bool,
 }
 
 /// What a checkpoint may record, computed by [`ChangeQueue::plan_checkpoint`].
@@ -169,7 +175,9 @@ impl ChangeQueue {
         let spill_to = {
             let mut g = self.lock();
             match &self.spill {
-                Some(s) if g.mem_bytes + mem > self.mem_limit => {
+                // Only batches the sink has not consumed count here: consumed ones are released
+                // on their own (see `next`), so a long transaction never forces a spill.
+                Some(s) if g.mem_bytes - g.unacked_bytes + mem > self.mem_limit => {
                     g.next_file += 1;
                     Some((s.clone(), s.name(g.next_file)))
                 }
@@ -215,7 +223,7 @@ impl ChangeQueue {
                 g.spill_bytes += disk;
                 g.spill_files += 1;
             }
-            Item::Mark(_) => {}
+            Item::Mark(_) | Item::Dropped => {}
         }
         g.items.push_back(item);
         Self::publish(&g);
@@ -270,6 +278,11 @@ impl ChangeQueue {
             let out = match item {
                 Item::Event { ev, .. } => Next::Event(ev),
                 Item::Mark(o) => Next::Mark(o),
+                Item::Dropped => {
+                    return Err(EngineError::Internal(
+                        "a released batch was to be consumed again".into(),
+                    ));
+                }
                 Item::Spilled {
                     file,
                     rows,
@@ -296,6 +309,9 @@ impl ChangeQueue {
                 g.unacked_bytes += *mem;
             }
             g.cursor += 1;
+            if g.unacked_bytes > self.mem_limit {
+                Self::release_consumed(&mut g, self.mem_limit / 2);
+            }
             return Ok(Some(out));
         }
     }
@@ -305,11 +321,40 @@ impl ChangeQueue {
         self.lock().failed.clone()
     }
 
+    /// Releases the oldest consumed batches until at most `keep` bytes of them stay in memory:
+    /// a transaction bigger than the budget must not hold all of itself for a replay.
+    fn release_consumed(g: &mut Inner, keep: usize) {
+        let mut freed = 0;
+        for i in 0..g.cursor {
+            if g.unacked_bytes - freed <= keep {
+                break;
+            }
+            if let Item::Event {
+                ev: ChangeEvent::Data(_),
+                mem,
+            } = &g.items[i]
+            {
+                freed += *mem;
+                g.items[i] = Item::Dropped;
+            }
+        }
+        g.unacked_bytes -= freed;
+        g.mem_bytes -= freed;
+        g.released = true;
+    }
+
     /// Replays everything consumed since the last checkpoint (after a sink was rebuilt).
-    pub fn rewind(&self) {
+    /// Returns `false`, changing nothing, when part of it was released from memory (more than
+    /// the queue's share of the budget was consumed without a checkpoint): the caller must then
+    /// restart from the checkpoint instead.
+    pub fn rewind(&self) -> bool {
         let mut g = self.lock();
+        if g.released {
+            return false;
+        }
         g.cursor = 0;
         g.unacked_bytes = 0;
+        true
     }
 
     /// Whether the sink has consumed exactly up to a resume point (or nothing since the last
@@ -317,6 +362,11 @@ impl ChangeQueue {
     pub fn at_boundary(&self) -> bool {
         let g = self.lock();
         g.cursor == 0 || matches!(g.items.get(g.cursor - 1), Some(Item::Mark(_)))
+    }
+
+    /// Whether some consumed batch was released, so a rewind is impossible until a checkpoint.
+    pub fn is_released(&self) -> bool {
+        self.lock().released
     }
 
     /// Whether the sink consumed anything since the last checkpoint.
@@ -403,7 +453,8 @@ impl ChangeQueue {
                 Item::Event {
                     ev: ChangeEvent::Data(_),
                     ..
-                } => break,
+                }
+                | Item::Dropped => break,
             }
         }
         plan
@@ -427,10 +478,13 @@ impl ChangeQueue {
                         g.spill_files -= 1;
                         files.push(file);
                     }
-                    Item::Mark(_) => {}
+                    Item::Mark(_) | Item::Dropped => {}
                 }
             }
             g.cursor -= n;
+            if g.cursor == 0 {
+                g.released = false;
+            }
             g.unacked_bytes = g
                 .items
                 .range(..g.cursor)
@@ -631,5 +685,40 @@ mod tests {
         q.fail("boom".into());
         assert!(q.next().await.unwrap().is_none());
         assert_eq!(q.failure().as_deref(), Some("boom"));
+    }
+
+    #[tokio::test]
+    async fn a_transaction_bigger_than_the_limit_is_released_not_spilled_and_blocks_a_rewind() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = schema();
+        let one = data(&s, 0..1000);
+        let ChangeEvent::Data(b) = &one else {
+            unreachable!()
+        };
+        let size = b.memory_size();
+        // Room for about three batches in memory.
+        let q = ChangeQueue::new(size * 3 + size / 2, Some(SpillDir::new(dir.path())));
+        for i in 0..10 {
+            q.push(data(&s, i * 1000..(i + 1) * 1000)).await.unwrap();
+            assert_eq!(ids(q.next().await.unwrap().unwrap())[0], i * 1000);
+        }
+        assert_eq!(q.spill_bytes(), 0, "consumed batches never force a spill");
+        assert!(
+            q.mem_bytes() <= size * 3 + size / 2,
+            "released: {}",
+            q.mem_bytes()
+        );
+        assert!(q.is_released());
+        assert!(!q.rewind(), "released batches cannot be replayed");
+        q.mark(off(1));
+        q.next().await.unwrap();
+        let plan = q.plan_checkpoint();
+        assert_eq!(plan.offset, Some(off(1)));
+        q.complete(&plan).unwrap();
+        assert!(
+            !q.is_released() && q.rewind(),
+            "a checkpoint clears the state"
+        );
+        assert_eq!(q.mem_bytes(), 0);
     }
 }
