@@ -20,6 +20,8 @@ pub mod schema;
 pub mod schema_change;
 pub mod settings;
 pub mod spill;
+#[cfg(test)]
+mod test_fixtures;
 
 pub use change::{ChangeBatch, ChangeEvent, Op, SchemaChange, SourceOffset};
 pub use error::{Classify, EngineError, ErrorDomain, Result, RetryHint};

@@ -619,44 +619,23 @@ impl SinkLoop<'_> {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use arrow::array::{ArrayRef, Int8Array, Int32Array, Int64Array, RecordBatch};
+    use arrow::array::Int32Array;
     use async_trait::async_trait;
 
     use super::*;
     use crate::change::{ChangeBatch, SchemaChange};
     use crate::component::PassThrough;
     use crate::config::SchemaChangeBehavior;
-    use crate::schema::{CdcType, ColumnDef, TableSchema, TableSchemaRef};
+    use crate::schema::TableSchemaRef;
+    use crate::test_fixtures::{id_batch, id_table};
 
     fn schema() -> TableSchemaRef {
-        Arc::new(TableSchema::new(
-            TableId::new("db", "t"),
-            vec![ColumnDef {
-                name: "id".into(),
-                data_type: CdcType::Int,
-                nullable: false,
-                default: None,
-                comment: None,
-                source_type: "int".into(),
-            }],
-            vec!["id".into()],
-            None,
-            1,
-        ))
+        id_table()
     }
 
     fn batch(s: &TableSchemaRef, seq: u64, ids: &[i32]) -> ChangeEvent {
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(Int32Array::from(ids.to_vec())),
-            Arc::new(Int8Array::from(vec![0i8; ids.len()])),
-            Arc::new(Int64Array::from(vec![0i64; ids.len()])),
-        ];
-        ChangeEvent::Data(ChangeBatch {
-            table: s.clone(),
-            data: RecordBatch::try_new(s.arrow.clone(), cols).unwrap(),
-            seq,
-            offset: Some(SourceOffset::new(serde_json::json!({ "seq": seq }))),
-        })
+        let offset = SourceOffset::new(serde_json::json!({ "seq": seq }));
+        id_batch(s, ids.iter().copied(), seq, Some(offset))
     }
 
     struct VecSource(std::vec::IntoIter<Result<ChangeEvent>>, bool);

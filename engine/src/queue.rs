@@ -512,41 +512,17 @@ impl ChangeQueue {
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::{ArrayRef, Int8Array, Int32Array, Int64Array, RecordBatch};
+    use arrow::array::Int32Array;
 
     use super::*;
-    use crate::schema::{CdcType, ColumnDef, TableId, TableSchema};
+    use crate::test_fixtures::{id_batch, id_table};
 
     fn schema() -> TableSchemaRef {
-        Arc::new(TableSchema::new(
-            TableId::new("db", "t"),
-            vec![ColumnDef {
-                name: "id".into(),
-                data_type: CdcType::Int,
-                nullable: false,
-                default: None,
-                comment: None,
-                source_type: "int".into(),
-            }],
-            vec!["id".into()],
-            None,
-            1,
-        ))
+        id_table()
     }
 
     fn data(s: &TableSchemaRef, ids: std::ops::Range<i32>) -> ChangeEvent {
-        let n = ids.len();
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(Int32Array::from_iter_values(ids)),
-            Arc::new(Int8Array::from(vec![0i8; n])),
-            Arc::new(Int64Array::from(vec![1i64; n])),
-        ];
-        ChangeEvent::Data(ChangeBatch {
-            table: s.clone(),
-            data: RecordBatch::try_new(s.arrow.clone(), cols).unwrap(),
-            seq: 1,
-            offset: None,
-        })
+        id_batch(s, ids, 1, None)
     }
 
     fn off(n: u64) -> SourceOffset {
